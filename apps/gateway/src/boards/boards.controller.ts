@@ -1,0 +1,48 @@
+import { Body, Controller, Get, Param, Post, Query } from '@nestjs/common';
+import { CacheEvict, Cacheable } from '@redwing/cache';
+import { boardsRateLimit } from '../features/rate-limit.feature';
+import { BoardIdPipe, CreateCardPipe, pageOf, type CreateCardBody } from './board.pipes';
+import { BoardsService, type Board, type BoardSummary, type Card } from './boards.service';
+
+/** The route's tag for one board: `board:<id>` (ids are canonical, see BoardIdPipe). */
+const boardTags = (req: { params: { id: string } }) => [`board:${req.params.id}`];
+
+/**
+ * Kanban boards in front of a slow upstream. `GET /boards/:id` is cached per board (tag `board:<id>`);
+ * adding a card evicts that board and the list (`boards`), on every gateway instance.
+ */
+@Controller('boards')
+export class BoardsController {
+  constructor(private readonly boards: BoardsService) {}
+
+  /**
+   * Board summaries, `?offset=0&limit=50`. Cached in the service (`BoardsService.list`); limited per client
+   * to `RATE_LIMIT_BOARDS` requests a minute.
+   */
+  @Get()
+  @boardsRateLimit()
+  list(
+    @Query('offset') offset?: string,
+    @Query('limit') limit?: string,
+  ): Promise<{ boards: BoardSummary[]; total: number; offset: number; limit: number }> {
+    const page = pageOf(offset, limit);
+    return this.boards.list(page.offset, page.limit);
+  }
+
+  /** One board; the upstream takes `UPSTREAM_DELAY_MS`, the cache answers in well under a millisecond. */
+  @Get(':id')
+  @Cacheable({ profile: 'kanban', tags: boardTags })
+  get(@Param('id', BoardIdPipe) id: number): Promise<Board> {
+    return this.boards.board(id);
+  }
+
+  /** Adds a card: `{ "title": string }` (1–200 characters); evicts the board and the list everywhere. */
+  @Post(':id/cards')
+  @CacheEvict({ tags: (req: { params: { id: string } }) => [...boardTags(req), 'boards'] })
+  async addCard(
+    @Param('id', BoardIdPipe) id: number,
+    @Body(CreateCardPipe) body: CreateCardBody,
+  ): Promise<{ boardId: number; card: Card }> {
+    return { boardId: id, card: await this.boards.addCard(id, body.title) };
+  }
+}

@@ -1,0 +1,119 @@
+import type { LogLevel } from '@nestjs/common';
+import Joi from 'joi';
+
+/** HTTP platforms the gateway can run on. */
+export const HTTP_ADAPTERS = ['fastify', 'express'] as const;
+export type HttpAdapterName = (typeof HTTP_ADAPTERS)[number];
+
+/** Nest log levels from the most to the least verbose; `LOG_LEVEL` keeps its level and everything after it. */
+const LOG_LEVELS = [
+  'verbose',
+  'debug',
+  'log',
+  'warn',
+  'error',
+  'fatal',
+] as const satisfies readonly LogLevel[];
+export type GatewayLogLevel = (typeof LOG_LEVELS)[number];
+
+/** Environment of the gateway after validation, with defaults applied and numbers converted. */
+export interface GatewayEnv {
+  /** TCP port to listen on; 0 picks a free one. @default 3000 */
+  PORT: number;
+  /** Interface to bind. @default 127.0.0.1 (0.0.0.0 in the container image) */
+  HOST: string;
+  /** @default fastify */
+  HTTP_ADAPTER: HttpAdapterName;
+  /**
+   * URL of the `default` Redis client (cache, sessions, rate limits, pub/sub). Unset, `@redwing/redis` applies
+   * its own default (redis://127.0.0.1:6379) or a topology from `REDIS_SENTINELS` / `REDIS_CLUSTER_NODES`.
+   */
+  REDIS_URL?: string;
+  /** URL of the `durable` Redis client (a `noeviction` instance for the job queue); unset = no such client. */
+  REDIS_DURABLE_URL?: string;
+  /** Latency of the simulated slow upstream, in ms. @default 200 */
+  UPSTREAM_DELAY_MS: number;
+  /** Requests per minute one client may make to `GET /boards`. @default 120 */
+  RATE_LIMIT_BOARDS: number;
+  /** Least severe level that is logged. @default log */
+  LOG_LEVEL: GatewayLogLevel;
+  REDIS_CONNECT_TIMEOUT?: number;
+  REDIS_COMMAND_TIMEOUT?: number;
+  REDIS_MAX_RETRIES?: number;
+  REDIS_HEALTH_CHECK_INTERVAL?: number;
+  OTEL_SERVICE_NAME?: string;
+  OTEL_TRACES_EXPORTER?: string;
+  OTEL_EXPORTER_OTLP_ENDPOINT?: string;
+  OTEL_EXPORTER_OTLP_PROTOCOL?: string;
+  SENTRY_DSN?: string;
+}
+
+const redisUrl = () => Joi.string().uri({ scheme: ['redis', 'rediss'] });
+const millis = (min: number, max: number) => Joi.number().integer().min(min).max(max);
+
+/**
+ * Joi schema of the gateway's environment, used by `ConfigModule.forRoot({ validationSchema })`.
+ *
+ * Unknown variables are allowed (the process environment is full of them); the `REDIS_*` tuning
+ * variables listed here are checked for type only — `@redwing/redis` validates their ranges and
+ * reads the ones not listed (`REDIS_BREAKER_*`, …) itself.
+ */
+export const gatewayEnvSchema = Joi.object<GatewayEnv>({
+  PORT: Joi.number().port().default(3000),
+  HOST: Joi.string().hostname().default('127.0.0.1'),
+  HTTP_ADAPTER: Joi.string()
+    .valid(...HTTP_ADAPTERS)
+    .default('fastify'),
+  REDIS_URL: redisUrl(),
+  REDIS_DURABLE_URL: redisUrl(),
+  UPSTREAM_DELAY_MS: millis(0, 60_000).default(200),
+  RATE_LIMIT_BOARDS: Joi.number().integer().min(1).default(120),
+  LOG_LEVEL: Joi.string()
+    .valid(...LOG_LEVELS)
+    .default('log'),
+  // Same ranges as @redwing/redis, so a bad value fails here first, with every other problem.
+  REDIS_CONNECT_TIMEOUT: millis(1, 600_000),
+  REDIS_COMMAND_TIMEOUT: millis(1, 600_000),
+  REDIS_MAX_RETRIES: Joi.number().integer().min(0).max(100),
+  REDIS_HEALTH_CHECK_INTERVAL: millis(0, 3_600_000),
+  OTEL_SERVICE_NAME: Joi.string().allow(''),
+  OTEL_TRACES_EXPORTER: Joi.string().allow(''),
+  OTEL_EXPORTER_OTLP_ENDPOINT: Joi.string()
+    .uri({ scheme: ['http', 'https'] })
+    .allow(''),
+  OTEL_EXPORTER_OTLP_PROTOCOL: Joi.string().valid('grpc', 'http/protobuf', 'http/json').allow(''),
+  SENTRY_DSN: Joi.string().uri().allow(''),
+});
+
+/** The gateway's environment is invalid; `problems` has one line per variable, naming it. */
+export class GatewayConfigError extends Error {
+  override readonly name = 'GatewayConfigError';
+
+  constructor(readonly problems: string[]) {
+    super(
+      `Invalid gateway configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}\n` +
+        `Fix the environment variables above; config/gateway.env.example lists them all with their defaults.`,
+    );
+  }
+}
+
+/**
+ * Validates an environment (default `process.env`) against {@link gatewayEnvSchema} and returns it typed,
+ * with defaults applied. Every problem is reported, not only the first; values are never echoed, so a
+ * password in a URL cannot leak into the message.
+ * @throws GatewayConfigError when a variable is invalid.
+ */
+export function loadGatewayEnv(env: Record<string, string | undefined> = process.env): GatewayEnv {
+  const { error, value } = gatewayEnvSchema.validate(env, {
+    abortEarly: false,
+    allowUnknown: true,
+    convert: true,
+  });
+  if (error) throw new GatewayConfigError(error.details.map((d) => d.message));
+  return value;
+}
+
+/** The Nest log levels enabled by `LOG_LEVEL` (that level and every more severe one). */
+export function logLevelsFrom(level: GatewayLogLevel): LogLevel[] {
+  return LOG_LEVELS.slice(LOG_LEVELS.indexOf(level));
+}

@@ -1,0 +1,194 @@
+// The cache across real gateway instances (createApp, real ports) and a real redis-server: cross-instance
+// invalidation between a Fastify and an Express instance (RELIABILITY "cross-instance invalidation", p99 of
+// the bound measured and asserted), the degradation contract with Redis killed under the gateway, and the
+// validation of the CACHE_* variables.
+import type { INestApplication } from '@nestjs/common';
+import { percentile, request, type HttpResult } from '../../../libs/cache/test/helpers';
+import { RedisServer, stopAll } from '../../../test/harness';
+import { createApp } from '../src/bootstrap';
+import type { HttpAdapterName } from '../src/config/gateway-env.schema';
+
+afterAll(() => stopAll());
+
+const COMMAND_TIMEOUT = 300;
+
+async function startGateway(
+  adapter: HttpAdapterName,
+  redisUrl: string,
+  env: Record<string, string> = {},
+): Promise<{ app: INestApplication; base: string }> {
+  const app = await createApp({
+    adapter,
+    env: {
+      REDIS_URL: redisUrl,
+      REDIS_DURABLE_URL: undefined,
+      REDIS_COMMAND_TIMEOUT: String(COMMAND_TIMEOUT),
+      REDIS_MAX_RECONNECT_DELAY: '200',
+      REDIS_HEALTH_CHECK_INTERVAL: '200',
+      UPSTREAM_DELAY_MS: '0',
+      LOG_LEVEL: 'fatal',
+      ...env,
+    },
+  });
+  await app.listen(0, '127.0.0.1');
+  const base = `http://127.0.0.1:${(app.getHttpServer().address() as { port: number }).port}`;
+  const deadline = Date.now() + 10_000;
+  while (!(await request(`${base}/cache/stats`)).body?.invalidation?.synced) {
+    if (Date.now() > deadline) throw new Error(`${adapter} gateway: cache not in sync within 10 s`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  return { app, base };
+}
+
+const titles = (r: HttpResult): string[] => (r.body?.cards ?? []).map((c: { title: string }) => c.title);
+const post = (base: string, path: string, body: unknown) =>
+  request(base + path, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(body),
+  });
+
+describe('two gateway instances (Fastify A, Express B) on one Redis', () => {
+  let redis: RedisServer;
+  let a: { app: INestApplication; base: string };
+  let b: { app: INestApplication; base: string };
+
+  beforeAll(async () => {
+    redis = await RedisServer.start();
+    a = await startGateway('fastify', redis.url());
+    b = await startGateway('express', redis.url());
+  }, 30_000);
+
+  afterAll(async () => {
+    await a?.app.close();
+    await b?.app.close();
+    await redis?.stop();
+  });
+
+  it('a card added on A is on B within the bound: B never serves the old board after it (p99 over 100 writes)', async () => {
+    // The invalidation itself arrives before A's response (see the service-level figure in
+    // libs/cache/test/reliability.int-spec.ts); over HTTP the bound is one request on B, hence the margin.
+    const BOUND_MS = 250;
+    const bounds: number[] = [];
+    let oldAfterBound = 0;
+    let oldBeforeBound = 0;
+    for (let i = 0; i < 100; i++) {
+      const id = 500 + (i % 20);
+      await request(`${b.base}/boards/${id}`);
+      expect((await request(`${b.base}/boards/${id}`)).headers['x-cache']).toBe('HIT'); // B holds it in L1
+      const title = `card ${i}`;
+      expect((await post(a.base, `/boards/${id}/cards`, { title })).status).toBe(201);
+      const written = performance.now();
+      for (;;) {
+        const res = await request(`${b.base}/boards/${id}`);
+        if (titles(res).includes(title)) {
+          // Until the end of the first response with the card: an upper bound that includes one request.
+          bounds.push(performance.now() - written);
+          break;
+        }
+        oldBeforeBound++;
+        if (performance.now() - written > 2_000)
+          throw new Error(`B still served board ${id} without "${title}" after 2 s`);
+      }
+      for (let j = 0; j < 3; j++)
+        if (!titles(await request(`${b.base}/boards/${id}`)).includes(title)) oldAfterBound++;
+    }
+    process.stdout.write(
+      `cross-instance invalidation (gateway, HTTP): p50 ${percentile(bounds, 50).toFixed(2)} ms, ` +
+        `p99 ${percentile(bounds, 99).toFixed(2)} ms, max ${Math.max(...bounds).toFixed(2)} ms over ${bounds.length} writes; ` +
+        `${oldBeforeBound} old response(s) served by B after A's response\n`,
+    );
+    expect(bounds).toHaveLength(100);
+    expect(oldAfterBound).toBe(0);
+    expect(percentile(bounds, 99)).toBeLessThanOrEqual(BOUND_MS);
+  }, 60_000);
+
+  it('a cold board requested on both instances at once is loaded once (cross-instance single-flight)', async () => {
+    const before = await Promise.all(
+      [a.base, b.base].map(async (base) => (await request(`${base}/cache/stats`)).body.loads),
+    );
+    const id = 777;
+    const all = await Promise.all(
+      Array.from({ length: 40 }, (_, i) => request(`${i % 2 ? a.base : b.base}/boards/${id}`)),
+    );
+    expect(all.every((r) => r.status === 200)).toBe(true);
+    expect(new Set(all.map((r) => r.body.fetchedAt)).size).toBe(1);
+    const after = await Promise.all(
+      [a.base, b.base].map(async (base) => (await request(`${base}/cache/stats`)).body.loads),
+    );
+    expect(after[0] - before[0] + (after[1] - before[1])).toBe(1);
+  });
+});
+
+describe('degradation: Redis killed under the gateway', () => {
+  it('cached boards keep serving from L1, misses go to the upstream, nothing waits on Redis; recovers alone', async () => {
+    const redis = await RedisServer.start();
+    const gw = await startGateway('fastify', redis.url(), { UPSTREAM_DELAY_MS: '20' });
+    try {
+      const warm = await request(`${gw.base}/boards/42`);
+      expect(warm.status).toBe(200);
+      await redis.kill('SIGKILL');
+      const deadline = Date.now() + 5_000;
+      while ((await request(`${gw.base}/cache/stats`)).body.l2.available) {
+        if (Date.now() > deadline) throw new Error('the gateway did not notice Redis going down');
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      const durations: number[] = [];
+      for (let i = 0; i < 20; i++) {
+        let started = performance.now();
+        const hit = await request(`${gw.base}/boards/42`);
+        durations.push(performance.now() - started);
+        expect(hit.status).toBe(200);
+        expect(hit.headers['x-cache']).toBe('HIT');
+        expect(hit.text).toBe(warm.text);
+
+        started = performance.now();
+        const miss = await request(`${gw.base}/boards/${600 + i}`);
+        durations.push(performance.now() - started - 20); // minus the upstream's own 20 ms
+        expect(miss.status).toBe(200);
+        expect(miss.headers['x-cache']).toBe('MISS');
+      }
+      expect(Math.max(...durations)).toBeLessThanOrEqual(COMMAND_TIMEOUT + 100);
+      // A write during the outage still works; its eviction waits for Redis.
+      expect((await post(gw.base, '/boards/42/cards', { title: 'during the outage' })).status).toBe(201);
+      const stats = await request(`${gw.base}/cache/stats`);
+      expect(stats.status).toBe(200);
+      expect(stats.body.redis).toMatchObject({ available: false });
+      expect(stats.body.invalidation.deferred).toBeGreaterThan(0);
+      expect(stats.body.recommendations.map((r: { code: string }) => r.code)).toContain('redis-unavailable');
+      expect((await request(`${gw.base}/health`)).status).toBe(200);
+
+      await redis.restart();
+      const back = Date.now() + 10_000;
+      while (!(await request(`${gw.base}/cache/stats`)).body.redis?.available) {
+        if (Date.now() > back) throw new Error('the gateway did not see Redis come back');
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      const fresh = await request(`${gw.base}/boards/42`);
+      expect(titles(fresh)).toContain('during the outage');
+    } finally {
+      await gw.app.close();
+      await redis.stop();
+    }
+  }, 30_000);
+});
+
+describe('CACHE_* variables', () => {
+  it('refuses an invalid value with a message naming the variable and the range', async () => {
+    await expect(
+      createApp({
+        adapter: 'fastify',
+        env: {
+          REDIS_URL: 'redis://127.0.0.1:1',
+          CACHE_BOARDS_TTL: 'soon',
+          CACHE_L1_MAX_ENTRIES: '0',
+          LOG_LEVEL: 'fatal',
+        },
+      }),
+    ).rejects.toThrow(
+      /CACHE_BOARDS_TTL must be an integer from 1 to 86400000[\s\S]*CACHE_L1_MAX_ENTRIES must be an integer from 1/,
+    );
+    delete process.env.CACHE_BOARDS_TTL;
+    delete process.env.CACHE_L1_MAX_ENTRIES;
+  });
+});

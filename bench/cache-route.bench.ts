@@ -1,0 +1,105 @@
+// cache-route: a trivial JSON GET route on Nest 12 + Fastify, cached, every request a hit, 10 autocannon
+// connections from 127.0.0.1.
+//   l1   ours = @Cacheable through our CacheInterceptor, answered from L1       Goal (BENCH.md): ≥ 1.6×
+//   l2   ours = the same with L1 off, answered from Redis                        Goal (BENCH.md): ≥ 1.3×
+//        (concurrent requests for one URL share one Redis read: in-process single-flight is always on)
+//   l2-spread  as l2, over 1,000 URLs (?n=0..999) on both sides, so reads rarely coalesce (diagnostic)
+//   peer (both) = the same route with @nestjs/cache-manager's CacheInterceptor and a keyv Redis store
+// The apps run in a child process (bench/cache/route-server.ts); "CPU µs/op" is its CPU per request.
+//
+//   npm run bench -- cache-route --rounds 5 --ms 10000 --warmup 2000   (BENCH.md: 2 s warm-up, 10 s measured)
+//   npm run bench -- cache-route --rounds 3 --ms 3000                  (quicker)
+import * as path from 'node:path';
+import { benchMain, startRedis, variantSelected, type ComparisonSummary } from './lib';
+import { compareHttp, latencyTable, ServerProcess, type HttpSummary } from './cache/http';
+
+const SCENARIO = 'cache-route';
+const VARIANTS = ['l1', 'l2', 'l2-spread'] as const;
+const GOALS = { l1: 1.6, l2: 1.3, 'l2-spread': 1.3 };
+const SPREAD = 1_000;
+
+benchMain(SCENARIO, async (settings) => {
+  const redis = await startRedis();
+  const server = await ServerProcess.start(path.join(__dirname, 'cache', 'route-server.ts'), {
+    BENCH_REDIS_URL: redis.url,
+  });
+  const summaries: HttpSummary[] = [];
+  try {
+    const base = (name: string) => `http://127.0.0.1:${server.ports[name]}`;
+    // Same body everywhere, and the cache really answers, before anything is measured.
+    const expected = await (await fetch(`${base('plain')}/item`)).text();
+    for (const [name, route] of [
+      ['ours', '/l1'],
+      ['ours', '/l2'],
+      ['peer', '/item'],
+    ] as const) {
+      await fetch(base(name) + route);
+      const res = await fetch(base(name) + route);
+      const hit = res.headers.get('x-cache');
+      if ((await res.text()) !== expected || hit !== 'HIT')
+        throw new Error(`${name}${route}: not a cached copy (X-Cache ${hit})`);
+    }
+    type Stats = {
+      profiles: Record<string, { l1Hits: number; l2Hits: number; misses: number; coalesced: number }>;
+    };
+    for (const variant of VARIANTS) {
+      if (!variantSelected(settings, variant, VARIANTS)) continue;
+      const spread = variant === 'l2-spread';
+      let n = 0;
+      const path = spread ? (route: string) => () => `${route}?n=${n++ % SPREAD}` : undefined;
+      if (spread) {
+        // Fill both caches for every URL first.
+        for (let i = 0; i < SPREAD; i++) {
+          await fetch(`${base('ours')}/l2?n=${i}`);
+          await fetch(`${base('peer')}/item?n=${i}`);
+        }
+      }
+      const before = await server.ask<Stats>('stats');
+      summaries.push(
+        await compareHttp({
+          scenario: SCENARIO,
+          variant,
+          description:
+            `@Cacheable GET, ${variant === 'l1' ? 'L1' : 'Redis (L1 off)'} hits vs @nestjs/cache-manager + keyv Redis ` +
+            `(Fastify, 10 connections${spread ? `, ${SPREAD} URLs` : ''})`,
+          ours: {
+            label: `@Cacheable (${variant === 'l1' ? 'L1' : 'Redis'} hits${spread ? `, ${SPREAD} URLs` : ''})`,
+            url: `${base('ours')}/${variant === 'l1' ? 'l1' : 'l2'}`,
+            path: path?.('/l2'),
+          },
+          peer: {
+            label: '@nestjs/cache-manager + @keyv/redis',
+            url: `${base('peer')}/item`,
+            path: path?.('/item'),
+          },
+          goal: GOALS[variant],
+          settings,
+          server,
+        }),
+      );
+      const after = await server.ask<Stats>('stats');
+      const p = variant === 'l1' ? 'l1' : 'l2';
+      const d = (k: 'l1Hits' | 'l2Hits' | 'misses' | 'coalesced') =>
+        after.profiles[p][k] - before.profiles[p][k];
+      process.stdout.write(
+        JSON.stringify({
+          type: 'check',
+          scenario: SCENARIO,
+          variant,
+          l1Hits: d('l1Hits'),
+          l2Hits: d('l2Hits'),
+          coalescedOnARedisRead: d('coalesced'),
+          misses: d('misses'),
+        }) + '\n',
+      );
+      if (d('misses') > 0 || (variant === 'l1' ? d('l2Hits') : d('l1Hits')) > 0) {
+        throw new Error(`${variant}: not every request was a ${p} hit`);
+      }
+    }
+    process.stdout.write('\n' + latencyTable(summaries) + '\n');
+    return summaries as ComparisonSummary[];
+  } finally {
+    await server.stop();
+    await redis.stop();
+  }
+});

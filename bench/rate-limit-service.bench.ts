@@ -1,0 +1,174 @@
+// rate-limit-service: RateLimitService.consume() (Nest app context, breaker on, metrics registry present) vs raw
+// rate-limiter-flexible RateLimiterRedis.consume() on a plain ioredis client with the same connection options,
+// 100 calls in flight, keys rotating over 10,000 clients, limits never reached. Goal (BENCH.md): ≥ 0.9×.
+// The sliding-window and token-bucket variants compare our own Lua against the same peer (a different
+// algorithm, so informational: no goal).
+//
+//   npm run bench -- rate-limit-service                         (5 rounds × 3 s per side, 1 s warm-up)
+//   npm run bench -- rate-limit-service --variant fixed-window-c100
+import 'reflect-metadata';
+import { Global, Module, type INestApplicationContext } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
+import { Redis, type RedisOptions } from 'ioredis';
+import { MetricsService } from '@redwing/metrics';
+import { RateLimitModule, RateLimitService, type RateLimitLimit } from '@redwing/rate-limit';
+import { RedisClientManager, RedisClientModule } from '@redwing/redis';
+import { RateLimiterRedis } from 'rate-limiter-flexible';
+import { benchMain, compare, startRedis, variantSelected, type BenchRedis, type BenchSettings } from './lib';
+import type { ComparisonSummary } from './lib';
+
+const SCENARIO = 'rate-limit-service';
+const CONCURRENCY = 100;
+const CLIENTS = 10_000;
+const COMMAND_TIMEOUT = 1_000;
+/** Never reached, so every call is an admitted consume on both sides. */
+const POINTS = 1_000_000_000;
+const DURATION = 60_000;
+
+/** The options RedisClientModule gives ioredis for the command connection; the peer uses the same. */
+const SHARED_OPTIONS = {
+  enableOfflineQueue: false,
+  autoResendUnfulfilledCommands: false,
+  commandTimeout: COMMAND_TIMEOUT,
+  maxRetriesPerRequest: null,
+} satisfies RedisOptions;
+
+interface Variant {
+  name: string;
+  description: string;
+  limit: RateLimitLimit;
+  goal?: number;
+  /** The peer uses our managed connection (breaker hook) instead of a plain ioredis client. */
+  peerOnManagedConnection?: boolean;
+}
+
+const VARIANTS: Variant[] = [
+  {
+    name: 'fixed-window-c100',
+    description: 'consume, fixed window (rate-limiter-flexible on both sides), 100 in flight',
+    limit: { name: 'bench-fw', points: POINTS, duration: DURATION },
+    goal: 0.9,
+  },
+  {
+    name: 'fixed-window-c100-same-connection',
+    description:
+      'as fixed-window-c100, the peer on our managed connection too: the cost of this lib alone, without the breaker hook (diagnostic)',
+    limit: { name: 'bench-fw2', points: POINTS, duration: DURATION },
+    peerOnManagedConnection: true,
+  },
+  {
+    name: 'sliding-window-c100',
+    description: 'consume, our sliding-window Lua vs the peer fixed window (informational)',
+    limit: { name: 'bench-sw', points: POINTS, duration: DURATION, algorithm: 'sliding-window' },
+  },
+  {
+    name: 'token-bucket-c100',
+    description: 'consume, our token-bucket Lua vs the peer fixed window (informational)',
+    limit: { name: 'bench-tb', points: POINTS, duration: DURATION, algorithm: 'token-bucket' },
+  },
+];
+
+/** The registry the metrics module would provide, so decisions are counted as in production. */
+@Global()
+@Module({ providers: [MetricsService], exports: [MetricsService] })
+class BenchMetricsModule {}
+
+async function ours(redis: BenchRedis): Promise<INestApplicationContext> {
+  @Module({
+    imports: [
+      RedisClientModule.forRoot({
+        url: redis.url,
+        useEnv: false,
+        commandTimeout: COMMAND_TIMEOUT,
+        healthCheck: { interval: 2_000 },
+        breaker: { enabled: true },
+      }),
+      BenchMetricsModule,
+      RateLimitModule.forRoot({}),
+    ],
+  })
+  class BenchModule {}
+  return NestFactory.createApplicationContext(BenchModule, { logger: ['error', 'warn'] });
+}
+
+async function runVariant(
+  redis: BenchRedis,
+  v: Variant,
+  settings: BenchSettings,
+): Promise<ComparisonSummary> {
+  const app = await ours(redis);
+  const peerRedis = new Redis({ host: redis.host, port: redis.port, lazyConnect: true, ...SHARED_OPTIONS });
+  try {
+    const client = app.get(RedisClientManager).get();
+    if (!(await client.waitUntilReady(5_000))) throw new Error('RedisClientManager: not ready within 5 s');
+    await peerRedis.connect();
+    const service = app.get(RateLimitService);
+    const peer = new RateLimiterRedis({
+      storeClient: v.peerOnManagedConnection ? client.command : peerRedis,
+      keyPrefix: `bench-peer:${v.name}`,
+      points: POINTS,
+      duration: DURATION / 1_000,
+    });
+    const keys = Array.from({ length: CLIENTS }, (_, i) => `ip:10.0.${i >> 8}.${i & 255}`);
+    let a = 0;
+    let b = 0;
+    const options = { limits: v.limit };
+
+    // Both sides admit and count.
+    const first = await service.consume(keys[0], options);
+    const firstPeer = await peer.consume(keys[0]);
+    if (!first.allowed || first.mode !== 'redis' || firstPeer.consumedPoints !== 1) {
+      throw new Error(`warm check failed: ours ${JSON.stringify(first)}, peer ${JSON.stringify(firstPeer)}`);
+    }
+
+    const summary = await compare({
+      scenario: SCENARIO,
+      variant: v.name,
+      description: v.description,
+      concurrency: CONCURRENCY,
+      goal: v.goal,
+      settings,
+      // The decisions are checked after the run (stats below), so ours pays no extra promise per call.
+      ours: { label: 'RateLimitService.consume', op: () => service.consume(keys[a++ % CLIENTS], options) },
+      peer: {
+        label: `RateLimiterRedis.consume${v.peerOnManagedConnection ? ' (managed conn.)' : ''}`,
+        op: () => peer.consume(keys[b++ % CLIENTS]),
+      },
+    });
+
+    const stats = service.stats();
+    process.stdout.write(
+      JSON.stringify({
+        type: 'check',
+        scenario: SCENARIO,
+        variant: v.name,
+        stats,
+        breaker: client.getBreakerState(),
+      }) + '\n',
+    );
+    if (stats.mode !== 'redis' || stats.localDecisions > 0)
+      throw new Error('ours fell back to memory during the run');
+    if (stats.decisions.allowed < a)
+      throw new Error(`ours counted ${stats.decisions.allowed} of ${a} decisions`);
+    if (stats.decisions.denied + stats.decisions.unavailable > 0)
+      throw new Error('ours refused calls during the run');
+    return summary;
+  } finally {
+    peerRedis.disconnect();
+    await app.close();
+  }
+}
+
+benchMain(SCENARIO, async (settings) => {
+  const redis = await startRedis();
+  try {
+    const summaries: ComparisonSummary[] = [];
+    const names = VARIANTS.map((v) => v.name);
+    for (const v of VARIANTS) {
+      if (variantSelected(settings, v.name, names)) summaries.push(await runVariant(redis, v, settings));
+    }
+    return summaries;
+  } finally {
+    await redis.stop();
+  }
+});

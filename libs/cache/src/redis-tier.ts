@@ -1,0 +1,156 @@
+import type { ManagedRedisClient, RedisConnection } from '@redwing/redis';
+import { masterNodes } from './cache-inspector';
+import { groupBySlot, type CacheKeys } from './cache-keys';
+import { addTagMemberScript } from './scripts/add-tag-member.script';
+import { publishInvalidationScript } from './scripts/publish-invalidation.script';
+import { releaseLeaseScript } from './scripts/release-lease.script';
+
+type ScriptFn = (...args: Array<string | number | Buffer>) => Promise<number>;
+
+/** Keys per UNLINK on a standalone server (Cluster: one UNLINK per hash slot). */
+const UNLINK_BATCH = 1_000;
+/** A tag set outlives its entries by this much, ms (clock skew between instances). */
+const TAG_SLACK = 1_000;
+
+/**
+ * Every command the cache sends to Redis (L2), in one place: entries, tag sets, leases and namespace scans,
+ * with the Cluster rules applied (multi-key commands split by hash slot, SCAN on every master). Errors are
+ * the Redis client's own (`RedisUnavailableError`, `RedisCommandTimeoutError`, reply errors); the service
+ * decides how to serve around them.
+ */
+export class RedisTier {
+  readonly command: RedisConnection;
+  private readonly isCluster: boolean;
+
+  constructor(
+    private readonly client: ManagedRedisClient,
+    private readonly keys: CacheKeys,
+  ) {
+    this.command = client.command;
+    this.isCluster = client.topology === 'cluster';
+    for (const script of [publishInvalidationScript, addTagMemberScript, releaseLeaseScript]) {
+      this.command.defineCommand(script.name, { numberOfKeys: script.numberOfKeys, lua: script.lua });
+    }
+  }
+
+  /** Raw values of several entries (null where absent): one MGET, or one per hash slot on Cluster. */
+  async readMany(fullKeys: readonly string[]): Promise<Map<string, Buffer | null>> {
+    const found = new Map<string, Buffer | null>();
+    const groups = this.isCluster ? groupBySlot(fullKeys) : [fullKeys];
+    await Promise.all(
+      groups.map(async (g) => {
+        const bufs = await this.command.mgetBuffer(...g);
+        g.forEach((k, j) => found.set(k, bufs[j]));
+      }),
+    );
+    return found;
+  }
+
+  /** The first `bytes` of an entry (its header), or null when absent. */
+  async readHead(fullKey: string, bytes: number): Promise<Buffer | null> {
+    const head = await this.command.getrangeBuffer(fullKey, 0, bytes - 1);
+    return head.length > 0 ? head : null;
+  }
+
+  /**
+   * Stores an entry for `px` ms and records it in its tag sets (SADD before SET: an invalidation that
+   * reads the set meanwhile deletes the entry too). `onForeignTag` is told about a tag key that is not a set.
+   */
+  async write(
+    fullKey: string,
+    buf: Buffer,
+    px: number,
+    tags: readonly string[] | undefined,
+    onForeignTag: (tagKey: string) => void,
+  ): Promise<void> {
+    const ops: Array<Promise<unknown>> = [];
+    for (const tag of tags ?? []) {
+      const tagKey = this.keys.tag(tag);
+      ops.push(
+        this.script(addTagMemberScript.name)(tagKey, fullKey, px + TAG_SLACK).then((r) => {
+          if (r === -1) onForeignTag(tagKey);
+        }),
+      );
+    }
+    ops.push(this.command.set(fullKey, buf, 'PX', px));
+    await Promise.all(ops);
+  }
+
+  /** UNLINKs entries (split by hash slot on Cluster); resolves to how many existed. */
+  async unlink(fullKeys: readonly string[]): Promise<number> {
+    if (fullKeys.length === 0) return 0;
+    const groups = this.isCluster ? groupBySlot(fullKeys) : chunk(fullKeys, UNLINK_BATCH);
+    const counts = await Promise.all(groups.map((g) => this.command.unlink(...g)));
+    return counts.reduce((a, b) => a + b, 0);
+  }
+
+  /**
+   * Deletes the entries in one tag set (SSCAN, so a large set does not block Redis) and removes them from
+   * it with SREM, not DEL: a member added meanwhile by a concurrent write stays. Only members inside the
+   * namespace are deleted.
+   */
+  async deleteTag(tag: string): Promise<number> {
+    const tagKey = this.keys.tag(tag);
+    const ns = this.keys.namespace;
+    let deleted = 0;
+    let cursor = '0';
+    do {
+      const [next, members] = await this.command.sscan(tagKey, cursor, 'COUNT', 1_000);
+      cursor = next;
+      const mine = members.filter((m) => m.startsWith(ns) && m[ns.length] !== '~');
+      if (mine.length) deleted += await this.unlink(mine);
+      if (members.length) await this.command.srem(tagKey, ...members);
+    } while (cursor !== '0');
+    return deleted;
+  }
+
+  /**
+   * Deletes a profile's entries whose key starts with `prefix`: SCAN MATCH with the escaped literal on every
+   * master, then UNLINK. Never KEYS.
+   */
+  async deletePrefix(profile: string, prefix: string): Promise<number> {
+    const mustStart = this.keys.profile(profile) + prefix;
+    const pattern = this.keys.prefixPattern(profile, prefix);
+    const counts = await Promise.all(
+      masterNodes(this.client).map(async (node) => {
+        let deleted = 0;
+        let cursor = '0';
+        do {
+          const [next, found] = await node.scan(cursor, 'MATCH', pattern, 'COUNT', 1_000);
+          cursor = next;
+          // The pattern is escaped; checking the literal prefix as well costs nothing.
+          const mine = found.filter((k) => k.startsWith(mustStart));
+          if (mine.length) deleted += await this.unlink(mine);
+        } while (cursor !== '0');
+        return deleted;
+      }),
+    );
+    return counts.reduce((a, b) => a + b, 0);
+  }
+
+  /** Takes the lease (`SET NX PX`); true when it is ours now. */
+  async acquireLease(leaseKey: string, token: string, ttl: number): Promise<boolean> {
+    return (await this.command.set(leaseKey, token, 'PX', ttl, 'NX')) === 'OK';
+  }
+
+  /** Releases our lease, publishing `body` on `channel` unless it is ''. 1 = released, -1 = not ours any more. */
+  releaseLease(leaseKey: string, token: string, channel: string, body: string): Promise<number> {
+    return this.script(releaseLeaseScript.name)(leaseKey, token, channel, body);
+  }
+
+  /** Deletes one entry, best effort (an unreadable entry). */
+  drop(fullKey: string): void {
+    this.command.unlink(fullKey).catch(() => undefined);
+  }
+
+  private script(name: string): ScriptFn {
+    const fn = (this.command as unknown as Record<string, ScriptFn>)[name];
+    return (...args) => fn.apply(this.command, args);
+  }
+}
+
+function chunk<T>(items: readonly T[], size: number): T[][] {
+  const out: T[][] = [];
+  for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
+  return out;
+}

@@ -1,0 +1,180 @@
+import fc from 'fast-check';
+import { FallbackStore } from '@redwing/redis';
+import { SlidingLogModel } from '../test/sliding-log.model';
+import { LocalLimiter, type LocalEntry, type LocalLimitShape } from './local-limiter';
+
+/**
+ * The table's TTLs run on the real clock while these tests drive a simulated one; the limiter trims by its
+ * own `now` and needs the TTLs only to free memory, so the model tests drop them.
+ */
+class SimulatedClockStore extends FallbackStore<LocalEntry> {
+  override set(key: string, value: LocalEntry): boolean {
+    return super.set(key, value);
+  }
+}
+
+const limiter = (maxEntries = 1_000) => new LocalLimiter(new SimulatedClockStore({ maxEntries }));
+
+describe('LocalLimiter', () => {
+  it('sliding window matches the exact log model on every step (fast-check)', () => {
+    fc.assert(
+      fc.property(
+        fc
+          .record({ points: fc.integer({ min: 1, max: 8 }), duration: fc.integer({ min: 1, max: 5_000 }) })
+          .chain(({ points, duration }) =>
+            fc.record({
+              points: fc.constant(points),
+              duration: fc.constant(duration),
+              steps: fc.array(
+                fc.record({
+                  dt: fc.oneof(
+                    fc.constant(0),
+                    fc.constant(1),
+                    fc.constant(duration),
+                    fc.constant(duration - 1),
+                    fc.integer({ min: 0, max: 2 * duration }),
+                  ),
+                  cost: fc.integer({ min: 1, max: points }),
+                  peek: fc.boolean(),
+                }),
+                { minLength: 1, maxLength: 40 },
+              ),
+            }),
+          ),
+        ({ points, duration, steps }) => {
+          const local = limiter();
+          const model = new SlidingLogModel(points, duration);
+          const shape: LocalLimitShape = { algorithm: 'sliding-window', points, duration, blockDuration: 0 };
+          let now = 1_000_000;
+          for (const step of steps) {
+            now += step.dt;
+            const want = step.peek ? model.peek(now) : model.consume(now, step.cost);
+            const got = local.apply('k', shape, step.peek ? 'peek' : 'consume', step.cost, now);
+            expect({ step, got }).toEqual({ step, got: want });
+          }
+        },
+      ),
+      { numRuns: 300 },
+    );
+  });
+
+  it('fixed window counts refused requests too and resets after the window', () => {
+    const local = limiter();
+    const shape: LocalLimitShape = {
+      algorithm: 'fixed-window',
+      points: 2,
+      duration: 1_000,
+      blockDuration: 0,
+    };
+    const t = Date.now();
+    expect(local.apply('k', shape, 'consume', 1, t).allowed).toBe(true);
+    expect(local.apply('k', shape, 'consume', 1, t + 10).allowed).toBe(true);
+    expect(local.apply('k', shape, 'consume', 1, t + 20)).toMatchObject({ allowed: false, retryAfter: 980 });
+    expect(local.apply('k', shape, 'consume', 1, t + 1_000).allowed).toBe(true);
+  });
+
+  it('token bucket refills at points per duration', () => {
+    const local = limiter();
+    const shape: LocalLimitShape = {
+      algorithm: 'token-bucket',
+      points: 4,
+      duration: 1_024,
+      blockDuration: 0,
+    };
+    const t = Date.now();
+    expect(local.apply('k', shape, 'consume', 3, t)).toEqual({
+      allowed: true,
+      remaining: 1,
+      retryAfter: 0,
+      reset: 768,
+    });
+    expect(local.apply('k', shape, 'consume', 2, t)).toEqual({
+      allowed: false,
+      remaining: 1,
+      retryAfter: 256,
+      reset: 768,
+    });
+    expect(local.apply('k', shape, 'consume', 2, t + 256).allowed).toBe(true);
+  });
+
+  it('blocks after a refusal for blockDuration', () => {
+    const local = limiter();
+    const shape: LocalLimitShape = {
+      algorithm: 'token-bucket',
+      points: 1,
+      duration: 1_000,
+      blockDuration: 5_000,
+    };
+    const t = Date.now();
+    local.apply('k', shape, 'consume', 1, t);
+    expect(local.apply('k', shape, 'consume', 1, t + 1)).toMatchObject({ allowed: false, retryAfter: 5_000 });
+    expect(local.apply('k', shape, 'consume', 1, t + 2_000)).toMatchObject({
+      allowed: false,
+      retryAfter: 3_001,
+    });
+    expect(local.apply('k', shape, 'consume', 1, t + 5_002).allowed).toBe(true);
+  });
+
+  it('gives every table entry a TTL: the time until the entry no longer matters', () => {
+    const store = new FallbackStore<LocalEntry>({ maxEntries: 100 });
+    const local = new LocalLimiter(store);
+    const t = Date.now();
+    local.apply(
+      'fw',
+      { algorithm: 'fixed-window', points: 5, duration: 60_000, blockDuration: 0 },
+      'consume',
+      1,
+      t,
+    );
+    local.apply(
+      'sw',
+      { algorithm: 'sliding-window', points: 5, duration: 30_000, blockDuration: 0 },
+      'consume',
+      1,
+      t,
+    );
+    local.apply(
+      'tb',
+      { algorithm: 'token-bucket', points: 4, duration: 40_000, blockDuration: 0 },
+      'consume',
+      1,
+      t,
+    );
+    const blocked = {
+      algorithm: 'sliding-window' as const,
+      points: 1,
+      duration: 1_000,
+      blockDuration: 20_000,
+    };
+    local.apply('b', blocked, 'consume', 1, t);
+    local.apply('b', blocked, 'consume', 1, t);
+    // lru-cache reports remaining TTLs with sub-millisecond jitter, hence the +1 below.
+    const ttls = Object.fromEntries(['fw', 'sw', 'tb', 'b', 'b:b'].map((k) => [k, store.ttl(k)]));
+    expect(ttls.fw).toBeGreaterThan(59_000);
+    expect(ttls.fw).toBeLessThanOrEqual(60_001);
+    expect(ttls.sw).toBeGreaterThan(29_000);
+    expect(ttls.sw).toBeLessThanOrEqual(30_001);
+    expect(ttls.tb).toBeGreaterThan(9_000); // one token of four: a quarter of 40 s to be full again
+    expect(ttls.tb).toBeLessThanOrEqual(10_001);
+    expect(ttls['b:b']).toBeGreaterThan(19_000);
+    for (const ttl of Object.values(ttls)) expect(Number.isFinite(ttl)).toBe(true);
+  });
+
+  it('stays within its entry bound however many clients arrive', () => {
+    const store = new FallbackStore<LocalEntry>({ maxEntries: 500 });
+    const local = new LocalLimiter(store);
+    const shape: LocalLimitShape = {
+      algorithm: 'sliding-window',
+      points: 5,
+      duration: 60_000,
+      blockDuration: 1_000,
+    };
+    let max = 0;
+    for (let i = 0; i < 20_000; i++) {
+      local.apply(`client-${i}`, shape, 'consume', 1);
+      max = Math.max(max, store.size);
+    }
+    expect(max).toBe(500);
+    expect(store.stats().evictions).toBe(20_000 - 500);
+  });
+});

@@ -1,0 +1,119 @@
+import type { InjectionToken } from '@nestjs/common';
+
+/**
+ * Injection token of `@redwing/metrics`' `MetricsService`, or a placeholder symbol when that optional peer is
+ * not installed, so `@Optional() @Inject(METRICS_SERVICE)` resolves to `undefined` instead of failing to load.
+ */
+export const METRICS_SERVICE: InjectionToken = (() => {
+  try {
+    return (require('@redwing/metrics') as { MetricsService: InjectionToken }).MetricsService;
+  } catch {
+    return Symbol('@redwing/metrics is not installed');
+  }
+})();
+
+/**
+ * The part of `@redwing/metrics`' `MetricsService` this lib uses, typed here so the published declarations do
+ * not depend on the optional peer.
+ */
+export interface MetricsRegistry {
+  counter(definition: { name: string; help: string; labelNames: string[] }): {
+    labels(...values: string[]): Incrementable;
+  };
+  gauge(definition: {
+    name: string;
+    help: string;
+    collect: (this: { set(value: number): void }) => void;
+  }): unknown;
+}
+
+/** Outcome label of a consume decision. */
+export type DecisionResult = 'allowed' | 'denied' | 'shadowed' | 'unavailable';
+type Mode = 'redis' | 'local' | 'bypass';
+
+interface Incrementable {
+  inc(): void;
+}
+
+/**
+ * The rate limiter's Prometheus metrics (when `@redwing/metrics` is present):
+ * - `redwing_ratelimit_decisions_total{result,mode}`: consume decisions; result allowed|denied|shadowed|
+ *   unavailable, mode redis|local|bypass;
+ * - `redwing_ratelimit_store_switches_total{to}`: switches between Redis and the in-memory limiter;
+ * - `redwing_ratelimit_fallback_state`: 1 while limits are enforced in memory;
+ * - `redwing_ratelimit_local_entries_current`: entries in the in-memory table.
+ * Children are created once, so counting costs one `inc()` on the hot path.
+ */
+export class RateLimitMetrics {
+  private readonly decisions: Partial<Record<DecisionResult, Record<Mode, Incrementable>>> = {};
+  private readonly switches: Partial<Record<'local' | 'redis', Incrementable>> = {};
+
+  constructor(metrics: MetricsRegistry | undefined, state: { local: () => boolean; entries: () => number }) {
+    if (!metrics) return;
+    const decisions = metrics.counter({
+      name: 'redwing_ratelimit_decisions_total',
+      help: 'Rate-limit decisions by result (allowed, denied, shadowed, unavailable) and store (redis, local, bypass)',
+      labelNames: ['result', 'mode'],
+    });
+    for (const result of ['allowed', 'denied', 'shadowed', 'unavailable'] as const) {
+      this.decisions[result] = {
+        redis: decisions.labels(result, 'redis'),
+        local: decisions.labels(result, 'local'),
+        bypass: decisions.labels(result, 'bypass'),
+      };
+    }
+    const switches = metrics.counter({
+      name: 'redwing_ratelimit_store_switches_total',
+      help: 'Switches of the rate limiter between Redis and the in-memory insurance limiter, by target',
+      labelNames: ['to'],
+    });
+    this.switches.local = switches.labels('local');
+    this.switches.redis = switches.labels('redis');
+    metrics.gauge({
+      name: 'redwing_ratelimit_fallback_state',
+      help: '1 while rate limits are enforced by the in-memory insurance limiter (Redis unavailable), else 0',
+      collect() {
+        this.set(state.local() ? 1 : 0);
+      },
+    });
+    metrics.gauge({
+      name: 'redwing_ratelimit_local_entries_current',
+      help: 'Entries in the bounded in-memory rate-limit table',
+      collect() {
+        this.set(state.entries());
+      },
+    });
+  }
+
+  decision(result: DecisionResult, mode: Mode): void {
+    this.decisions[result]?.[mode].inc();
+  }
+
+  switched(to: 'local' | 'redis'): void {
+    this.switches[to]?.inc();
+  }
+}
+
+/** The part of an OpenTelemetry span this lib touches. */
+interface SpanLike {
+  setAttribute(key: string, value: string | number | boolean): unknown;
+}
+
+type WithSpan = <T>(
+  name: string,
+  attributes: Record<string, string | number | boolean> | undefined,
+  fn: (span: SpanLike) => T,
+) => T;
+
+/**
+ * `@redwing/metrics`' `withSpan` (a child span of the request while tracing is on), or a plain call when that
+ * optional peer is not installed.
+ */
+export const withSpan: WithSpan = (() => {
+  try {
+    return (require('@redwing/metrics') as { withSpan: WithSpan }).withSpan;
+  } catch {
+    const noop: SpanLike = { setAttribute: () => undefined };
+    return ((_name, _attributes, fn) => fn(noop)) as WithSpan;
+  }
+})();

@@ -1,0 +1,118 @@
+/**
+ * consume-sliding-window: one round trip of the exact sliding-window (log) limiter.
+ *
+ * KEYS[1]  log: sorted set, one member per counted point, score = time in ms. Expires when its newest
+ *          member leaves the window.
+ * KEYS[2]  block marker: a string with a PX expiry, present while the client is blocked.
+ *          Both keys share a {hash tag}, so the script runs on Cluster.
+ * ARGV[1]  op: 'consume' (count `cost` if it fits) | 'peek' (read; would one point fit?) |
+ *          'penalty' (count `cost` without checking) | 'reward' (remove the `cost` newest points)
+ * ARGV[2]  points: the limit, integer >= 1
+ * ARGV[3]  duration: window in ms, integer >= 1; the window is (now - duration, now]
+ * ARGV[4]  cost: points of this call, integer >= 0; at most `points` for consume (it could never fit)
+ * ARGV[5]  blockDuration: ms to block the client after a refused consume, integer >= 0 (0 = no block)
+ * ARGV[6]  nonce: unique per call; member names are `<nonce>:<i>`
+ * ARGV[7]  now: time in ms, integer >= 0; empty = the server clock (TIME), so every instance agrees
+ *
+ * Returns {allowed, remaining, retryAfter, reset}:
+ *   allowed     1 admitted (or would be, for peek), 0 refused or blocked
+ *   remaining   points left in the window
+ *   retryAfter  ms until `cost` (1 for peek) fits again; 0 when allowed; the block time while blocked
+ *   reset       ms until every counted point has left the window (or the block ends)
+ * Returns {-1, n} when ARGV[n] is invalid (a bug in the caller; mapped to an Error in TS).
+ */
+export const consumeSlidingWindowScript = {
+  name: 'redwingRateLimitSlidingWindow',
+  numberOfKeys: 2,
+  lua: `
+local function int(i, min)
+  local v = tonumber(ARGV[i])
+  if v == nil or v ~= math.floor(v) or v < min then return nil end
+  return v
+end
+local op = ARGV[1]
+if op ~= 'consume' and op ~= 'peek' and op ~= 'penalty' and op ~= 'reward' then return {-1, 1} end
+local points = int(2, 1)
+if not points then return {-1, 2} end
+local duration = int(3, 1)
+if not duration then return {-1, 3} end
+local cost = int(4, 0)
+if not cost or (op == 'consume' and cost > points) then return {-1, 4} end
+local block = int(5, 0)
+if not block then return {-1, 5} end
+local nonce = ARGV[6]
+if nonce == nil or nonce == '' then return {-1, 6} end
+local now
+if ARGV[7] == nil or ARGV[7] == '' then
+  local t = redis.call('TIME')
+  now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+else
+  now = int(7, 0)
+  if not now then return {-1, 7} end
+end
+local log = KEYS[1]
+if op == 'consume' or op == 'peek' then
+  local blocked = redis.call('PTTL', KEYS[2])
+  if blocked > 0 then return {0, 0, blocked, blocked} end
+end
+redis.call('ZREMRANGEBYSCORE', log, '-inf', now - duration)
+local count = redis.call('ZCARD', log)
+local function add(n)
+  local args = {}
+  for i = 1, n do
+    args[#args + 1] = now
+    args[#args + 1] = nonce .. ':' .. i
+    if #args >= 200 then
+      redis.call('ZADD', log, unpack(args))
+      args = {}
+    end
+  end
+  if #args > 0 then redis.call('ZADD', log, unpack(args)) end
+end
+-- ms until the oldest \`need\` points have left the window
+local function waitFor(need)
+  local entry = redis.call('ZRANGE', log, need - 1, need - 1, 'WITHSCORES')
+  return tonumber(entry[2]) + duration - now
+end
+local allowed = 1
+local retry = 0
+if op == 'consume' then
+  if count + cost <= points then
+    if cost > 0 then add(cost) end
+    count = count + cost
+  else
+    allowed = 0
+    retry = waitFor(count + cost - points)
+    if block > 0 then
+      redis.call('SET', KEYS[2], '1', 'PX', block)
+      if block > retry then retry = block end
+    end
+  end
+elseif op == 'peek' then
+  if count + 1 > points then
+    allowed = 0
+    retry = waitFor(count + 1 - points)
+  end
+elseif op == 'penalty' then
+  if cost > 0 then add(cost) end
+  count = count + cost
+else
+  if cost > 0 and count > 0 then redis.call('ZPOPMAX', log, cost) end
+  count = math.max(0, count - cost)
+end
+local reset = 0
+local added = (op == 'penalty' or (op == 'consume' and allowed == 1)) and cost > 0
+if added then
+  -- the newest point is the one just added
+  reset = duration
+  redis.call('PEXPIRE', log, reset)
+elseif count > 0 then
+  local newest = redis.call('ZRANGE', log, -1, -1, 'WITHSCORES')
+  reset = tonumber(newest[2]) + duration - now
+  if op ~= 'peek' then redis.call('PEXPIRE', log, reset) end
+elseif op ~= 'peek' then
+  redis.call('DEL', log)
+end
+return {allowed, math.max(0, points - count), retry, reset}
+`,
+} as const;

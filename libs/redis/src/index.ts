@@ -1,0 +1,40 @@
+export { RedisClientModule } from './redis.module';
+export { RedisClientManager } from './redis-client.manager';
+export { ManagedRedisClient, type RedisConnection, type ClientCounters } from './managed-redis-client';
+export { InjectRedis, getRedisToken } from './inject-redis.decorator';
+export { RedisHealthIndicator, type RedisHealthIndicatorResult } from './redis.health';
+export {
+  RedisEvents,
+  type RedisEventMap,
+  type RedisEventName,
+  type CommandOutcome,
+  type RedisCommandTracer,
+} from './redis-events';
+export { CircuitBreaker, Admission, type BreakerTransition } from './circuit-breaker';
+export {
+  FallbackStore,
+  estimateSize,
+  type FallbackStoreOptions,
+  type FallbackStoreStats,
+} from './fallback-store';
+export { type PoolStats } from './connection-pool';
+export { type HealthSnapshot } from './health-monitor';
+export { redactUrl, redactText } from './redact';
+export {
+  resolveRedisConfig,
+  readRedisEnv,
+  isLoopbackHost,
+  REDIS_ENV_VARS,
+  type ResolvedRedisClientConfig,
+  type ResolvedRedisModuleConfig,
+} from './redis.config';
+export { DEFAULT_CLIENT } from './redis.constants';
+export { REDIS_MODULE_OPTIONS } from './redis.module-definition';
+export {
+  RedisUnavailableError,
+  RedisCommandTimeoutError,
+  RedisConfigError,
+  RedisPoolTimeoutError,
+  type RedisUnavailableReason,
+} from './redis.errors';
+export type * from './redis.interfaces';

@@ -1,0 +1,681 @@
+import { Logger } from '@nestjs/common';
+import { performance } from 'node:perf_hooks';
+import { Cluster, Redis, type RedisOptions } from 'ioredis';
+import { Admission, CircuitBreaker, type BreakerTransition } from './circuit-breaker';
+import { ConnectionPool, type PoolStats } from './connection-pool';
+import { FallbackStore, type FallbackStoreOptions } from './fallback-store';
+import { HealthMonitor, type HealthSnapshot } from './health-monitor';
+import { redactText } from './redact';
+import type { ResolvedRedisClientConfig } from './redis.config';
+import { RedisCommandTimeoutError, RedisUnavailableError } from './redis.errors';
+import type { RedisEvents, CommandOutcome } from './redis-events';
+import type {
+  BreakerState,
+  RedisClientHealth,
+  RedisConnectionState,
+  RedisTopology,
+} from './redis.interfaces';
+
+/** An ioredis connection of either topology. */
+export type RedisConnection = Redis | Cluster;
+
+/** The fields of an ioredis `Command` the hook touches. */
+interface HookedCommand {
+  name: string;
+  resolve: (value: unknown) => void;
+  reject: (err: Error) => void;
+  promise: Promise<unknown>;
+  [ADMITTED]?: Admission | typeof BYPASS;
+}
+
+type SendCommand = (command: HookedCommand, stream?: unknown, node?: unknown) => unknown;
+
+/** What `track()` keeps for one command between send and settle. */
+interface Tracking {
+  client: ManagedRedisClient;
+  admission: Admission;
+  started: number;
+  span: unknown;
+  resolve: (value: unknown) => void;
+  reject: (err: Error) => void;
+}
+
+interface TrackedCommand extends HookedCommand {
+  [TRACKING]: Tracking;
+}
+
+const TRACKING = Symbol('redwing.tracking');
+
+/**
+ * Shared settle functions for standalone connections, which always call `command.resolve()` /
+ * `command.reject()` as methods: no closure per command on the hot path. (Cluster detaches `reject` for
+ * its redirection logic, so Cluster commands get closures instead; see `track()`.)
+ */
+function resolveTracked(this: TrackedCommand, value: unknown): void {
+  const t = this[TRACKING];
+  t.client.settle(this, t, null);
+  t.resolve(value);
+}
+
+function rejectTracked(this: TrackedCommand, err: Error): void {
+  const t = this[TRACKING];
+  t.reject(t.client.settle(this, t, err));
+}
+
+const ADMITTED = Symbol('redwing.admitted');
+const PIPELINE_ADMISSION = Symbol('redwing.pipelineAdmission');
+const BYPASS = -1;
+const MAX_PARKED = 1_000;
+
+interface ParkedCommand {
+  command: HookedCommand;
+  admission: Admission;
+  attempts: number;
+  send: () => unknown;
+  deadline: number;
+  timer: NodeJS.Timeout;
+}
+
+/** Redis error replies that mean "the server cannot serve right now", not "your command is wrong". */
+const UNAVAILABLE_REPLY = /^(LOADING|CLUSTERDOWN|MASTERDOWN|READONLY|TRYAGAIN|BUSY)\b/;
+/** ioredis's refusal when a command cannot be written and the offline queue is off (standalone and Cluster). */
+const NOT_WRITABLE = 'enableOfflineQueue options is false';
+
+export interface ClientCounters {
+  /** Commands admitted and sent (or attempted). */
+  commands: number;
+  /** Commands that failed for an availability reason (timeout, connection, LOADING…). */
+  failures: number;
+  timeouts: number;
+  /** Error replies (WRONGTYPE, NOPERM, …): the command reached Redis and was refused. */
+  replyErrors: number;
+  /** Commands refused before sending: breaker open or connection down. */
+  rejected: number;
+  /** Times a lib reported serving from its fallback. */
+  fallbacks: number;
+}
+
+/**
+ * One named Redis client: the shared command connection (breaker-protected, fail-fast), on-demand
+ * subscriber and blocking connections, a pool of dedicated connections, a health monitor, and the
+ * client's share of the event surface.
+ */
+export class ManagedRedisClient {
+  readonly name: string;
+  /** Redacted URL, safe to log and to show. */
+  readonly url: string;
+  readonly topology: RedisTopology;
+  /**
+   * The shared command connection. Every command on it goes through the circuit breaker and the command
+   * timeout. ioredis multiplexes, so share it; do not use it for blocking commands or WATCH.
+   */
+  readonly command: RedisConnection;
+  readonly breaker: CircuitBreaker;
+
+  private readonly logger: Logger;
+  private readonly monitor: HealthMonitor;
+  private readonly pool: ConnectionPool<RedisConnection>;
+  private readonly owned = new Set<RedisConnection>();
+  private readonly counters: ClientCounters = {
+    commands: 0,
+    failures: 0,
+    timeouts: 0,
+    replyErrors: 0,
+    rejected: 0,
+    fallbacks: 0,
+  };
+  private state: RedisConnectionState = 'connecting';
+  private status: 'up' | 'degraded' = 'degraded';
+  private lastConnectionError: string | null = null;
+  private subscriberConn?: RedisConnection;
+  private bypassBreaker = false;
+  private readonly isCluster: boolean;
+  private readonly parked: ParkedCommand[] = [];
+  private closing = false;
+
+  constructor(
+    readonly config: ResolvedRedisClientConfig,
+    private readonly events: RedisEvents,
+  ) {
+    this.name = config.name;
+    this.url = config.displayUrl;
+    this.topology = config.topology;
+    this.logger = new Logger(`Redis:${config.name}`);
+    this.breaker = new CircuitBreaker(
+      config.breaker,
+      (t) => this.onBreakerTransition(t),
+      () => performance.now(),
+    );
+    this.isCluster = !!config.cluster;
+    this.command = this.createConnection();
+    this.instrument(this.command);
+    this.watchState(this.command);
+    this.monitor = new HealthMonitor(
+      config.healthCheck,
+      () => this.pingBypassingBreaker(),
+      (s) => this.onHealthCheck(s),
+      (err) => this.describe(err),
+    );
+    this.pool = new ConnectionPool<RedisConnection>(config.name, config.pool, {
+      create: () => this.openDedicated('pool'),
+      destroy: (conn) => this.closeConnection(conn),
+    });
+  }
+
+  /** Start connecting in the background and start the health monitor. Never throws, never waits. */
+  start(): void {
+    if (this.config.insecureRemote) {
+      this.audit(`connects to ${this.url} without TLS; use rediss:// for any host that is not on loopback`);
+    }
+    if (this.config.redisOptions.tls && this.config.redisOptions.tls.rejectUnauthorized === false) {
+      this.audit('TLS certificate verification is off (tls.rejectUnauthorized: false)');
+    }
+    this.command.connect().catch(() => undefined);
+    this.monitor.start();
+    this.pool.start();
+  }
+
+  /**
+   * Wait until the command connection is ready, at most `timeout` ms.
+   * @returns whether it became ready in time
+   */
+  async waitUntilReady(timeout: number): Promise<boolean> {
+    if (this.state === 'ready') return true;
+    return new Promise<boolean>((resolve) => {
+      const timer = setTimeout(() => {
+        off();
+        resolve(false);
+      }, timeout);
+      const off = this.events.on('state', (e) => {
+        if (e.client === this.name && e.current === 'ready') {
+          clearTimeout(timer);
+          off();
+          resolve(true);
+        }
+      });
+    });
+  }
+
+  /** Whether a command issued now would be sent (connection ready and breaker admitting). */
+  isAvailable(): boolean {
+    return this.state === 'ready' && this.breaker.wouldAdmit();
+  }
+
+  getConnectionState(): RedisConnectionState {
+    return this.state;
+  }
+
+  getBreakerState(): BreakerState {
+    return this.breaker.getState();
+  }
+
+  getHealth(): RedisClientHealth {
+    const h = this.monitor.get();
+    return {
+      name: this.name,
+      url: this.url,
+      topology: this.topology,
+      state: this.state,
+      breaker: this.breaker.getState(),
+      status: this.status,
+      latencyMs: h.latencyMs,
+      consecutiveFailures: h.consecutiveFailures,
+      consecutiveSuccesses: h.consecutiveSuccesses,
+      successRate: h.successRate,
+      failureRate: h.failureRate,
+      // While disconnected the connection's own error (refused, TLS, auth) says more than a failed PING.
+      lastError:
+        (this.state !== 'ready' && this.lastConnectionError) || h.lastError || this.lastConnectionError,
+      checkedAt: h.checkedAt,
+    };
+  }
+
+  /** Run one health check now, outside the interval. Resolves to whether Redis answered in time. */
+  checkHealth(): Promise<boolean> {
+    return this.monitor.check();
+  }
+
+  stats(): { counters: ClientCounters; breaker: { opened: number; rejected: number }; pool: PoolStats } {
+    return { counters: { ...this.counters }, breaker: this.breaker.getCounts(), pool: this.pool.stats() };
+  }
+
+  /**
+   * The shared subscriber connection of this client, created on first use. SUBSCRIBE puts a connection
+   * in subscriber mode, so it cannot be the command connection. Re-subscribes by itself after reconnects.
+   */
+  subscriber(): RedisConnection {
+    if (!this.subscriberConn) {
+      // Subscriptions are state that ioredis re-sends after every reconnect, so SUBSCRIBE may wait for
+      // the connection (offline queue) instead of failing fast like data commands.
+      this.subscriberConn = this.createConnection({ commandTimeout: undefined, enableOfflineQueue: true });
+      this.owned.add(this.subscriberConn);
+      this.subscriberConn.on('error', () => undefined);
+      this.subscriberConn.connect().catch(() => undefined);
+    }
+    return this.subscriberConn;
+  }
+
+  /**
+   * A new connection of this client for a role that needs one to itself (blocking reads, a queue
+   * worker). It is owned by the client and closed on shutdown; `overrides` are ioredis options, e.g.
+   * `{ commandTimeout: undefined, maxRetriesPerRequest: null }` for blocking work.
+   */
+  createDedicated(role: string, overrides: RedisOptions = {}): RedisConnection {
+    const conn = this.createConnection(overrides);
+    this.owned.add(conn);
+    conn.on('error', (err: Error) => this.logger.debug(`${role} connection: ${this.describe(err)}`));
+    conn.on('end', () => this.owned.delete(conn));
+    conn.connect().catch(() => undefined);
+    return conn;
+  }
+
+  /**
+   * Borrow a dedicated connection from the pool for work that needs one to itself (WATCH/MULTI, blocking
+   * commands shorter than `commandTimeout`), and give it back when `fn` settles.
+   * @throws RedisUnavailableError when the breaker is open or the client is down
+   * @throws RedisPoolTimeoutError when no connection is free within `pool.acquireTimeout`
+   */
+  async withConnection<T>(fn: (conn: RedisConnection) => Promise<T>): Promise<T> {
+    if (this.state !== 'ready') throw new RedisUnavailableError(this.name, 'disconnected');
+    if (!this.breaker.wouldAdmit()) throw new RedisUnavailableError(this.name, this.rejectReason());
+    return this.pool.use(fn);
+  }
+
+  /**
+   * A bounded in-memory store for a lib's degradation path, sized from this client's `fallback` options
+   * unless overridden.
+   */
+  createFallbackStore<V extends NonNullable<unknown>>(
+    options: FallbackStoreOptions<V> = {},
+  ): FallbackStore<V> {
+    return new FallbackStore<V>({
+      maxEntries: this.config.fallback.maxEntries,
+      maxBytes: this.config.fallback.maxBytes,
+      ...options,
+    });
+  }
+
+  /** Whether libs may serve from memory while Redis is down (`fallback.enabled`). */
+  get fallbackEnabled(): boolean {
+    return this.config.fallback.enabled;
+  }
+
+  /** Libs call this when they serve from their fallback: counted, and emitted as a `fallback` event. */
+  reportFallback(lib: string, operation: string, reason: string): void {
+    this.counters.fallbacks++;
+    this.events.emit('fallback', { client: this.name, lib, operation, reason });
+  }
+
+  /** Close every connection this client opened and stop its timers. Safe to call twice. */
+  async close(): Promise<void> {
+    if (this.closing) return;
+    this.closing = true;
+    this.monitor.stop();
+    for (const p of this.parked.splice(0)) {
+      clearTimeout(p.timer);
+      this.refuse(p.command, 'closed');
+    }
+    await this.pool.close();
+    const conns = [this.command, ...this.owned];
+    this.owned.clear();
+    await Promise.all(conns.map((c) => this.closeConnection(c)));
+    this.setState('closed');
+  }
+
+  // ---------------------------------------------------------------------------------------------
+
+  private createConnection(overrides: RedisOptions = {}): RedisConnection {
+    const { cluster, redisOptions } = this.config;
+    if (cluster) {
+      const { enableOfflineQueue, ...nodeOverrides } = overrides;
+      return new Cluster(cluster.nodes, {
+        ...cluster.options,
+        ...(enableOfflineQueue === undefined ? {} : { enableOfflineQueue }),
+        redisOptions: { ...cluster.options.redisOptions, ...nodeOverrides },
+      });
+    }
+    return new Redis({ ...redisOptions, ...overrides });
+  }
+
+  private async openDedicated(role: string): Promise<RedisConnection> {
+    const conn = this.createConnection();
+    conn.on('error', (err: Error) => this.logger.debug(`${role} connection: ${this.describe(err)}`));
+    try {
+      await conn.connect();
+      return conn;
+    } catch (err) {
+      if (!(conn instanceof Redis && endBetweenReconnects(conn))) conn.disconnect();
+      throw err;
+    }
+  }
+
+  /**
+   * Close one connection and wait until ioredis reports it ended. QUIT first when ready, so Redis
+   * finishes what is in flight; a hard disconnect when it does not answer within `commandTimeout`.
+   */
+  private async closeConnection(conn: RedisConnection): Promise<void> {
+    if (conn.status === 'end') return;
+    if (conn instanceof Redis && conn.status !== 'ready' && endBetweenReconnects(conn)) return;
+    let timer: NodeJS.Timeout | undefined;
+    const ended = new Promise<void>((resolve) => {
+      conn.once('end', resolve);
+      timer = setTimeout(resolve, this.config.commandTimeout);
+    });
+    if (conn.status === 'ready') conn.quit().catch(() => conn.disconnect());
+    else conn.disconnect();
+    await ended;
+    clearTimeout(timer);
+    if ((conn.status as string) !== 'end') {
+      conn.disconnect();
+      await new Promise<void>((resolve) => {
+        if ((conn.status as string) === 'end') resolve();
+        else conn.once('end', () => resolve());
+        setImmediate(resolve);
+      });
+    }
+  }
+
+  private pingBypassingBreaker(): Promise<unknown> {
+    if (this.state !== 'ready') {
+      return Promise.reject(new Error(this.lastConnectionError ?? `connection ${this.state}`));
+    }
+    this.bypassBreaker = true;
+    try {
+      return this.command.ping();
+    } finally {
+      this.bypassBreaker = false;
+    }
+  }
+
+  /**
+   * Route every command of `conn` through the breaker: refuse at once when the breaker is open or the
+   * connection is down, and record outcome and latency. Commands are never queued or re-sent.
+   */
+  private instrument(conn: RedisConnection): void {
+    const original = conn.sendCommand as unknown as SendCommand;
+    const hooked: SendCommand = (command, stream, node) => {
+      if (this.bypassBreaker || (this.isCluster && command[ADMITTED] !== undefined)) {
+        // Health PINGs skip the breaker; a cluster redirection re-sends an admitted command.
+        if (this.isCluster) command[ADMITTED] ??= BYPASS;
+        return original.call(conn, command, stream, node);
+      }
+      const status = conn.status;
+      if (status === 'connect' || status === 'wait') {
+        // Handshake commands (AUTH, HELLO, SELECT, the ready check) run before 'ready'.
+        command[ADMITTED] = BYPASS;
+        this.wrapUnavailable(command);
+        return original.call(conn, command, stream, node);
+      }
+      const admission = this.admit(command, stream);
+      if (this.isCluster) command[ADMITTED] = admission;
+      if (admission === Admission.Rejected) {
+        this.refuse(command, this.rejectReason());
+        return command.promise;
+      }
+      this.counters.commands++;
+      if (status !== 'ready') {
+        if (this.config.maxRetries > 0 && status !== 'end') {
+          this.park({
+            command,
+            admission,
+            attempts: 0,
+            send: () => original.call(conn, command, stream, node),
+          });
+          return command.promise;
+        }
+        this.breaker.record(admission, true, 0);
+        this.counters.failures++;
+        this.refuse(command, status === 'end' ? 'closed' : 'disconnected');
+        return command.promise;
+      }
+      this.track(command, admission);
+      return original.call(conn, command, stream, node);
+    };
+    conn.sendCommand = hooked as unknown as typeof conn.sendCommand;
+  }
+
+  /**
+   * Hold a command that could not be sent (connection down) until the connection is ready again, within
+   * its `commandTimeout`. On the deadline it is removed before it is rejected, so it can never be sent
+   * late. At most `MAX_PARKED` commands wait; more are refused at once.
+   */
+  private park(entry: Omit<ParkedCommand, 'deadline' | 'timer'>): void {
+    if (this.parked.length >= MAX_PARKED || entry.attempts >= this.config.maxRetries) {
+      this.breaker.record(entry.admission, true, 0);
+      this.counters.failures++;
+      this.refuse(entry.command, 'disconnected');
+      return;
+    }
+    const parked = entry as ParkedCommand;
+    parked.attempts++;
+    parked.deadline ??= Date.now() + this.config.commandTimeout;
+    parked.timer = setTimeout(() => {
+      const i = this.parked.indexOf(parked);
+      if (i >= 0) this.parked.splice(i, 1);
+      this.breaker.record(parked.admission, true, this.config.commandTimeout);
+      this.counters.failures++;
+      this.refuse(parked.command, 'disconnected');
+    }, parked.deadline - Date.now());
+    this.parked.push(parked);
+  }
+
+  /** Send every parked command, in order, with what is left of its timeout. */
+  private flushParked(): void {
+    for (const p of this.parked.splice(0)) {
+      clearTimeout(p.timer);
+      const remaining = p.deadline - Date.now();
+      if (remaining <= 0 || this.command.status !== 'ready') {
+        this.park(p);
+        continue;
+      }
+      (p.command as unknown as { setTimeout(ms: number): void }).setTimeout(remaining);
+      this.track(p.command, p.admission);
+      p.send();
+    }
+  }
+
+  /**
+   * One admission per pipeline: every command of a MULTI/pipeline shares the decision of the first, so a
+   * half-open breaker never lets half a transaction through.
+   */
+  private admit(command: HookedCommand, stream: unknown): Admission {
+    if (stream && typeof stream === 'object') {
+      const s = stream as { [PIPELINE_ADMISSION]?: Admission };
+      const known = s[PIPELINE_ADMISSION];
+      if (known !== undefined) return known === Admission.Probe ? Admission.Allowed : known;
+      const decided = this.breaker.tryAcquire();
+      s[PIPELINE_ADMISSION] = decided;
+      return decided;
+    }
+    return this.breaker.tryAcquire();
+  }
+
+  private refuse(command: HookedCommand, reason: RedisUnavailableError['reason']): void {
+    this.counters.rejected++;
+    if (this.events.commandObserved) {
+      this.events.emit('command', {
+        client: this.name,
+        command: command.name,
+        durationMs: 0,
+        outcome: 'unavailable',
+      });
+    }
+    command.reject(new RedisUnavailableError(this.name, reason, command.name));
+  }
+
+  private rejectReason(): RedisUnavailableError['reason'] {
+    return this.breaker.getState() === 'forced-open' ? 'forced-open' : 'breaker-open';
+  }
+
+  /** Handshake-window commands: map ioredis's "not writable" error to the typed one. */
+  private wrapUnavailable(command: HookedCommand): void {
+    const reject = command.reject;
+    command.reject = (err: Error) =>
+      reject(
+        err.message.includes(NOT_WRITABLE)
+          ? new RedisUnavailableError(this.name, 'disconnected', command.name)
+          : err,
+      );
+  }
+
+  private track(command: HookedCommand, admission: Admission): void {
+    const tracer = this.events.tracer;
+    const t: Tracking = {
+      client: this,
+      admission,
+      started: performance.now(),
+      span: tracer ? tracer.start(this.name, command.name) : undefined,
+      resolve: command.resolve,
+      reject: command.reject,
+    };
+    if (!this.isCluster) {
+      (command as TrackedCommand)[TRACKING] = t;
+      command.resolve = resolveTracked;
+      command.reject = rejectTracked;
+      return;
+    }
+    command.resolve = (value: unknown) => {
+      this.settle(command, t, null);
+      t.resolve(value);
+    };
+    command.reject = (err: Error) => t.reject(this.settle(command, t, err));
+  }
+
+  /**
+   * Record the outcome of a tracked command (breaker, counters, event, tracer) and return the error to
+   * reject with (typed for timeouts and "not writable").
+   * @internal called by the settle functions
+   */
+  settle(command: HookedCommand, t: Tracking, err: Error | null): Error {
+    const now = performance.now();
+    const duration = now - t.started;
+    let outcome: CommandOutcome = 'ok';
+    let mapped = err as Error;
+    if (err) {
+      [mapped, outcome] = this.classify(err, command.name);
+      if (outcome === 'reply-error') this.counters.replyErrors++;
+      else this.counters.failures++;
+    }
+    this.breaker.record(t.admission, outcome !== 'ok' && outcome !== 'reply-error', duration, now);
+    if (this.events.commandObserved) this.emitCommand(command.name, duration, outcome);
+    const tracer = this.events.tracer;
+    if (tracer && t.span !== undefined) tracer.end(t.span, outcome, err ? mapped : undefined);
+    return mapped;
+  }
+
+  private classify(err: Error, command: string): [Error, CommandOutcome] {
+    const message = err?.message ?? '';
+    if (message === 'Command timed out') {
+      this.counters.timeouts++;
+      return [new RedisCommandTimeoutError(this.name, command, this.config.commandTimeout), 'timeout'];
+    }
+    if (message.includes(NOT_WRITABLE)) {
+      return [new RedisUnavailableError(this.name, 'disconnected', command), 'unavailable'];
+    }
+    if (err?.name === 'ReplyError') {
+      return [err, UNAVAILABLE_REPLY.test(message) ? 'error' : 'reply-error'];
+    }
+    return [err, 'error'];
+  }
+
+  private emitCommand(command: string, durationMs: number, outcome: CommandOutcome): void {
+    this.events.emit('command', { client: this.name, command, durationMs, outcome });
+  }
+
+  private watchState(conn: RedisConnection): void {
+    conn.on('ready', () => {
+      this.lastConnectionError = null;
+      this.breaker.connectionRestored();
+      this.setState('ready');
+      this.flushParked();
+      void this.monitor.check();
+    });
+    conn.on('close', () => {
+      if (this.closing) return;
+      this.setState('reconnecting');
+    });
+    conn.on('reconnecting', () => {
+      if (!this.closing) this.setState('reconnecting');
+    });
+    conn.on('end', () => this.setState('closed'));
+    conn.on('error', (err: Error) => {
+      const text = this.describe(err);
+      // One line per distinct error while down, not one per reconnect attempt.
+      if (text !== this.lastConnectionError) this.logger.warn(`${this.url}: ${text}`);
+      this.lastConnectionError = text;
+    });
+  }
+
+  private setState(current: RedisConnectionState): void {
+    const previous = this.state;
+    if (previous === current) return;
+    this.state = current;
+    if (current !== 'ready' && previous === 'ready') {
+      this.monitor.markFailed(`connection ${current}`);
+    }
+    const error = current === 'ready' ? undefined : (this.lastConnectionError ?? undefined);
+    if (current === 'ready') this.logger.log(`connected to ${this.url}`);
+    else if (this.closing) this.logger.log(`closed the connection to ${this.url}`);
+    else if (previous === 'ready')
+      this.logger.warn(`lost connection to ${this.url} (${current}); failing fast`);
+    this.events.emit('state', { client: this.name, previous, current, error });
+    this.updateStatus();
+  }
+
+  private onBreakerTransition(t: BreakerTransition): void {
+    const log = t.current === 'closed' ? 'log' : 'warn';
+    this.logger[log](`circuit breaker ${t.previous} -> ${t.current}: ${t.reason}`);
+    this.events.emit('breaker', { client: this.name, ...t });
+    this.updateStatus();
+  }
+
+  private onHealthCheck(s: HealthSnapshot): void {
+    // Without traffic nothing would ever probe an open breaker, and readiness would stay degraded after
+    // Redis came back. A passing health PING, once the breaker would admit a probe, serves as that probe.
+    if (s.lastOk && this.breaker.getState() === 'open' && this.breaker.wouldAdmit()) {
+      const admission = this.breaker.tryAcquire();
+      if (admission === Admission.Probe) this.breaker.record(admission, false, s.latencyMs ?? 0);
+    }
+    this.updateStatus();
+  }
+
+  private updateStatus(): void {
+    const breaker = this.breaker.getState();
+    const last = this.monitor.get().lastOk;
+    const up =
+      this.state === 'ready' && last !== false && (breaker === 'closed' || breaker === 'forced-closed');
+    const status = up ? 'up' : 'degraded';
+    if (status === this.status) return;
+    this.status = status;
+    this.events.emit('health', { client: this.name, health: this.getHealth() });
+  }
+
+  private audit(message: string): void {
+    this.logger.warn(`[audit] ${message}`);
+    this.events.emit('audit', { client: this.name, message });
+  }
+
+  private describe(err: unknown): string {
+    const text =
+      err instanceof Error ? `${err.name === 'Error' ? '' : err.name + ': '}${err.message}` : String(err);
+    return redactText(text, this.config.secrets);
+  }
+}
+
+/**
+ * Between reconnect attempts an ioredis connection still holds its closed socket: `disconnect()` would then
+ * arm a 2 s "destroy the stream" timer that nothing clears and never emit `end`. Cancel the pending
+ * reconnect and end the connection directly instead. Returns false when a live socket exists.
+ */
+function endBetweenReconnects(conn: Redis): boolean {
+  const internals = conn as unknown as {
+    connector?: { stream?: { destroyed?: boolean } };
+    setStatus(status: string): void;
+  };
+  const stream = internals.connector?.stream;
+  if (stream && !stream.destroyed) return false;
+  if (internals.connector) internals.connector.stream = undefined;
+  conn.disconnect(); // clears the reconnect timer; with no stream there is nothing else to close
+  if (conn.status !== 'end') internals.setStatus('end');
+  return true;
+}

@@ -1,0 +1,358 @@
+import { ConsoleLogger, Logger } from '@nestjs/common';
+import {
+  RedisCommandTimeoutError,
+  RedisUnavailableError,
+  type ManagedRedisClient,
+  type RedisEventMap,
+} from '@redwing/redis';
+import { FaultProxy, RedisServer, freePort } from '../../../test/harness';
+import { bootRedisModule, sleep, timed, waitFor } from './helpers';
+
+// RELIABILITY.md, "Connection and circuit breaker": each test counts what happened and asserts the figure.
+
+const unhandled: unknown[] = [];
+const onUnhandled = (reason: unknown) => unhandled.push(reason);
+beforeAll(() => process.on('unhandledRejection', onUnhandled));
+afterAll(() => process.off('unhandledRejection', onUnhandled));
+
+/** Collect the events of one kind with the time they arrived. */
+function record<E extends keyof RedisEventMap>(
+  client: ManagedRedisClient,
+  events: { on: (e: E, l: (p: RedisEventMap[E]) => void) => unknown },
+  event: E,
+): Array<RedisEventMap[E] & { at: number }> {
+  const seen: Array<RedisEventMap[E] & { at: number }> = [];
+  events.on(event, (p) => {
+    if ((p as { client: string }).client === client.name) seen.push({ ...p, at: Date.now() });
+  });
+  return seen;
+}
+
+describe('kill under load', () => {
+  it('fails fast during a 10 s SIGKILL, opens the breaker, degrades readiness, and recovers by itself', async () => {
+    const server = await RedisServer.start();
+    const commandTimeout = 300;
+    const healthInterval = 500;
+    const { module, manager } = await bootRedisModule({
+      url: server.url(),
+      commandTimeout,
+      maxReconnectDelay: 2_000,
+      healthCheck: { interval: healthInterval },
+      breaker: { minimumVolume: 20, resetTimeout: 1_000 },
+    });
+    const client = manager.get();
+    expect(await client.waitUntilReady(5_000)).toBe(true);
+    const breakerEvents = record(client, manager.events, 'breaker');
+    const healthEvents = record(client, manager.events, 'health');
+    const redis = client.command;
+    await redis.set('counter', '0');
+
+    // Mixed cache / session / limiter-shaped traffic from 20 concurrent workers, bounded in time and count.
+    const ops = [
+      () => redis.get('cache:board:1'),
+      () => redis.set('cache:board:1', 'x'.repeat(200), 'PX', 10_000),
+      () => redis.hset('session:abc', 'seen', String(Date.now())),
+      () => redis.eval("return redis.call('INCR', KEYS[1])", 1, 'limiter:ip:1'),
+      () => redis.incr('counter'),
+    ];
+    const results: Array<{ at: number; ok: boolean; ms: number; error?: Error }> = [];
+    let stop = false;
+    const deadline = Date.now() + 30_000;
+    const worker = async (w: number) => {
+      for (let i = 0; !stop && i < 20_000 && Date.now() < deadline; i++) {
+        const r = await timed(ops[(i + w) % ops.length]());
+        results.push({ at: Date.now(), ok: r.ok, ms: r.ms, error: r.error });
+        await sleep(5);
+      }
+    };
+    const load = Promise.all(Array.from({ length: 20 }, (_, w) => worker(w)));
+
+    await sleep(1_000);
+    const killedAt = Date.now();
+    await server.kill('SIGKILL');
+    await sleep(10_000);
+    await server.restart();
+    const restartedAt = Date.now();
+    await waitFor(() => results.some((r) => r.at > restartedAt && r.ok), 10_000, 'a successful command');
+    await waitFor(() => client.getHealth().status === 'up', 10_000, 'health up');
+    const upAt = Date.now();
+    await sleep(500);
+    stop = true;
+    await load;
+
+    const firstFailure = results.find((r) => r.at >= killedAt && !r.ok)!;
+    const opened = breakerEvents.find((e) => e.current === 'open' && e.at >= killedAt)!;
+    const degraded = healthEvents.find((e) => e.health.status === 'degraded' && e.at >= killedAt)!;
+    const firstSuccessAfter = results.find((r) => r.at > restartedAt && r.ok)!;
+
+    expect(results.length).toBeGreaterThan(1_000);
+    // No request waits longer than the command timeout + 100 ms.
+    expect(Math.max(...results.map((r) => r.ms))).toBeLessThanOrEqual(commandTimeout + 100);
+    // Every failure is one of the typed, fall-back-able errors (or a closed connection mid-flight).
+    const failures = results.filter((r) => !r.ok);
+    expect(failures.length).toBeGreaterThan(100);
+    for (const f of failures) {
+      expect(f.error).toEqual(
+        expect.objectContaining({
+          name: expect.stringMatching(/RedisUnavailableError|RedisCommandTimeoutError|^Error$/),
+        }),
+      );
+    }
+    // Breaker opens ≤ 2 s after the first failure.
+    expect(opened).toBeDefined();
+    expect(opened.at - firstFailure.at).toBeLessThanOrEqual(2_000);
+    // Readiness says degraded within one check interval of the kill.
+    expect(degraded.at - killedAt).toBeLessThanOrEqual(healthInterval);
+    // Back to Redis ≤ 5 s after it returns.
+    expect(firstSuccessAfter.at - restartedAt).toBeLessThanOrEqual(5_000);
+    expect(upAt - restartedAt).toBeLessThanOrEqual(5_000);
+    expect(client.getBreakerState()).toBe('closed');
+    expect(unhandled).toEqual([]);
+
+    await module.close();
+    await server.stop();
+  }, 60_000);
+});
+
+describe('black hole', () => {
+  it('rejects every in-flight command within the command timeout ± 50 ms and leaves nothing pending', async () => {
+    const server = await RedisServer.start();
+    const proxy = await FaultProxy.start(server);
+    const commandTimeout = 400;
+    const { module, manager } = await bootRedisModule({
+      url: `redis://127.0.0.1:${proxy.port}`,
+      commandTimeout,
+      healthCheck: { interval: 0 },
+    });
+    const client = manager.get();
+    expect(await client.waitUntilReady(5_000)).toBe(true);
+    expect(await client.command.ping()).toBe('PONG');
+
+    proxy.setMode('blackhole');
+    let settled = 0;
+    const inFlight = Array.from({ length: 50 }, (_, i) =>
+      timed(i % 2 ? client.command.get(`k${i}`) : client.command.set(`k${i}`, 'v')).finally(() => settled++),
+    );
+    await sleep(2 * commandTimeout);
+    expect(settled).toBe(50);
+    const outcomes = await Promise.all(inFlight);
+    for (const o of outcomes) {
+      expect(o.ok).toBe(false);
+      expect(o.error).toBeInstanceOf(RedisCommandTimeoutError);
+      expect(o.ms).toBeGreaterThanOrEqual(commandTimeout - 50);
+      expect(o.ms).toBeLessThanOrEqual(commandTimeout + 50);
+    }
+    expect(client.stats().counters.timeouts).toBe(50);
+    expect(proxy.commandCount('GET') + proxy.commandCount('SET')).toBe(50);
+
+    await module.close();
+    await proxy.stop();
+    await server.stop();
+  });
+});
+
+describe('boot without Redis', () => {
+  it('boots degraded, fails fast, and upgrades by itself when Redis starts', async () => {
+    const port = await freePort();
+    const started = Date.now();
+    const { module, manager } = await bootRedisModule({
+      url: `redis://127.0.0.1:${port}`,
+      maxReconnectDelay: 500,
+    });
+    expect(Date.now() - started).toBeLessThan(1_000);
+    const client = manager.get();
+    expect(client.getHealth()).toMatchObject({ status: 'degraded' });
+    expect(client.getConnectionState()).not.toBe('ready');
+
+    const attempt = await timed(client.command.get('k'));
+    expect(attempt.error).toBeInstanceOf(RedisUnavailableError);
+    expect(attempt.ms).toBeLessThan(20);
+
+    const server = await RedisServer.start({ port });
+    const upgradedIn = await waitFor(() => client.getHealth().status === 'up', 5_000, 'health up');
+    expect(upgradedIn).toBeLessThanOrEqual(5_000);
+    expect(await client.command.set('k', 'v')).toBe('OK');
+    expect(unhandled).toEqual([]);
+    await module.close();
+    await server.stop();
+  });
+});
+
+describe('single probe', () => {
+  it('lets exactly one of 100 concurrent calls reach Redis when the reset timeout expires', async () => {
+    const server = await RedisServer.start();
+    const proxy = await FaultProxy.start(server);
+    const { module, manager } = await bootRedisModule({
+      url: `redis://127.0.0.1:${proxy.port}`,
+      commandTimeout: 200,
+      healthCheck: { interval: 0 },
+      breaker: { minimumVolume: 5, failureRateThreshold: 50, resetTimeout: 1_000, resetJitter: 0 },
+    });
+    const client = manager.get();
+    expect(await client.waitUntilReady(5_000)).toBe(true);
+    const breakerEvents = record(client, manager.events, 'breaker');
+
+    proxy.setMode('blackhole'); // Redis keeps failing (no answers) for the whole test
+    await Promise.all(Array.from({ length: 5 }, () => timed(client.command.get('k'))));
+    expect(client.getBreakerState()).toBe('open');
+    const openedAt = breakerEvents.find((e) => e.current === 'open')!.at;
+    proxy.resetCounts();
+
+    await sleep(Math.max(0, openedAt + 1_000 - Date.now()) + 5);
+    const calls = await Promise.all(Array.from({ length: 100 }, () => timed(client.command.get('k'))));
+    await sleep(100);
+
+    expect(proxy.commandCount('GET')).toBe(1);
+    const rejected = calls.filter((c) => c.error instanceof RedisUnavailableError);
+    const timedOut = calls.filter((c) => c.error instanceof RedisCommandTimeoutError);
+    expect(rejected).toHaveLength(99);
+    expect(timedOut).toHaveLength(1);
+    expect(client.getBreakerState()).toBe('open'); // the probe failed, so it re-opened
+    expect(breakerEvents.map((e) => e.current)).toEqual(['open', 'half-open', 'open']);
+
+    await module.close();
+    await proxy.stop();
+    await server.stop();
+  });
+});
+
+describe('timed-out write not replayed', () => {
+  it('never sends a write that timed out while the connection was down (maxRetries parking)', async () => {
+    const server = await RedisServer.start();
+    const { module, manager } = await bootRedisModule({
+      url: server.url(),
+      commandTimeout: 300,
+      maxRetries: 1,
+      maxReconnectDelay: 100,
+    });
+    const client = manager.get();
+    expect(await client.waitUntilReady(5_000)).toBe(true);
+    await server.kill('SIGKILL');
+    await waitFor(() => client.getConnectionState() !== 'ready', 2_000, 'connection lost');
+
+    const write = await timed(client.command.set('replay:parked', 'late'));
+    expect(write.error).toBeInstanceOf(RedisUnavailableError);
+    expect(write.ms).toBeGreaterThanOrEqual(250);
+    expect(write.ms).toBeLessThanOrEqual(400);
+
+    await server.restart();
+    await waitFor(() => client.getConnectionState() === 'ready', 5_000, 'reconnect');
+    await sleep(500);
+    expect(await server.cli('EXISTS', 'replay:parked')).toBe('0');
+    expect(client.stats().counters.failures).toBeGreaterThanOrEqual(1);
+
+    await module.close();
+    await server.stop();
+  });
+
+  it('sends a parked write when the connection returns within its timeout', async () => {
+    const server = await RedisServer.start();
+    const proxy = await FaultProxy.start(server);
+    const { module, manager } = await bootRedisModule({
+      url: `redis://127.0.0.1:${proxy.port}`,
+      commandTimeout: 1_000,
+      maxRetries: 1,
+      maxReconnectDelay: 50,
+    });
+    const client = manager.get();
+    expect(await client.waitUntilReady(5_000)).toBe(true);
+    proxy.setMode('reset');
+    await waitFor(() => client.getConnectionState() !== 'ready', 2_000, 'connection lost');
+    const write = client.command.set('parked:ok', 'v');
+    proxy.setMode('pass');
+    expect(await write).toBe('OK');
+    expect(await server.cli('GET', 'parked:ok')).toBe('v');
+    await module.close();
+    await proxy.stop();
+    await server.stop();
+  });
+
+  it('does not re-send a command in flight when the connection drops (no autoResend)', async () => {
+    const server = await RedisServer.start();
+    const proxy = await FaultProxy.start(server);
+    const { module, manager } = await bootRedisModule({
+      url: `redis://127.0.0.1:${proxy.port}`,
+      commandTimeout: 2_000,
+      maxReconnectDelay: 50,
+      healthCheck: { interval: 0 },
+    });
+    const client = manager.get();
+    expect(await client.waitUntilReady(5_000)).toBe(true);
+
+    proxy.setMode('blackhole');
+    const write = timed(client.command.set('replay:inflight', 'late'));
+    await waitFor(() => proxy.commandCount('SET') === 1, 1_000, 'SET reached the proxy');
+    proxy.setMode('reset'); // the connection dies with the SET unanswered
+    await waitFor(() => client.getConnectionState() !== 'ready', 2_000, 'connection lost');
+    proxy.setMode('pass');
+    await waitFor(() => client.getConnectionState() === 'ready', 5_000, 'reconnect');
+    const outcome = await write;
+    expect(outcome.ok).toBe(false);
+    await sleep(300);
+    expect(proxy.commandCount('SET')).toBe(1);
+    expect(await server.cli('EXISTS', 'replay:inflight')).toBe('0');
+
+    await module.close();
+    await proxy.stop();
+    await server.stop();
+  });
+});
+
+describe('secrets in logs', () => {
+  it('never prints the password in any log line of a failure-and-recovery run', async () => {
+    const password = 'Very-Secret-Pa55word!';
+    const lines: string[] = [];
+    const capture = (...args: unknown[]) =>
+      lines.push(args.map((a) => (a instanceof Error ? a.stack : String(a))).join(' '));
+    const logger = {
+      log: capture,
+      warn: capture,
+      error: capture,
+      debug: capture,
+      verbose: capture,
+      fatal: capture,
+    };
+    try {
+      const server = await RedisServer.start({ requirepass: password });
+      const proxy = await FaultProxy.start(server);
+      const { module, manager } = await bootRedisModule(
+        {
+          url: `redis://:${encodeURIComponent(password)}@127.0.0.1:${proxy.port}`,
+          clients: {
+            wrong: { url: `redis://:wrong-${encodeURIComponent(password)}@127.0.0.1:${server.port}` },
+          },
+          commandTimeout: 200,
+          maxReconnectDelay: 100,
+          breaker: { minimumVolume: 5, resetTimeout: 200 },
+        },
+        undefined,
+        logger,
+      );
+      const client = manager.get();
+      expect(await client.waitUntilReady(5_000)).toBe(true);
+      proxy.setMode('blackhole');
+      await Promise.all(Array.from({ length: 10 }, () => timed(client.command.get('k'))));
+      proxy.setMode('reset');
+      await waitFor(() => client.getConnectionState() !== 'ready', 2_000, 'connection lost');
+      proxy.setMode('pass');
+      await waitFor(() => client.getHealth().status === 'up', 5_000, 'recovered');
+      await waitFor(() => manager.get('wrong').getHealth().lastError !== null, 5_000, 'auth failure');
+      const payloads = [
+        JSON.stringify(manager.getHealth()),
+        String(await timed(manager.get('wrong').command.get('k')).then((r) => r.error)),
+      ];
+      await module.close();
+      await proxy.stop();
+      await server.stop();
+
+      expect(lines.length).toBeGreaterThan(5); // breaker, state changes, auth errors were logged
+      expect(lines.some((l) => /WRONGPASS|invalid.*password/i.test(l))).toBe(true);
+      for (const text of [...lines, ...payloads]) {
+        expect(text).not.toContain(password);
+        expect(text).not.toContain(encodeURIComponent(password));
+      }
+    } finally {
+      Logger.overrideLogger(new ConsoleLogger());
+    }
+  });
+});

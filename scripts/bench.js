@@ -1,0 +1,158 @@
+#!/usr/bin/env node
+// `npm run bench`: run the benchmark scenarios in bench/<name>.bench.ts, each in its own Node process.
+//
+//   npm run bench                               every scenario
+//   npm run bench -- redis-client               one (or several: redis-client cache-l2)
+//   npm run bench -- redis-client --rounds 3 --ms 1000 --warmup 500 --variant autopipeline --strict
+//   npm run bench -- --list
+//   npm run bench -- redis-client --src         measure libs/*/src compiled by swc instead of the tsc build
+//
+// By default the libs are built first (`node scripts/build-libs.js`) and the scenarios load that build
+// (libs/<lib>/dist: what the tarballs ship); `--no-build` skips the build. See bench/register.js.
+//
+// Flags after the names go to every scenario (see bench/lib/options.ts; env BENCH_ROUNDS, BENCH_MS,
+// BENCH_WARMUP_MS, BENCH_VARIANT, BENCH_STRICT work too). `--node-arg=<flag>` passes a flag to node
+// itself, e.g. `--node-arg=--cpu-prof --node-arg=--cpu-prof-dir=.tmp/prof`.
+//
+// Scenarios are TypeScript, compiled on load by bench/register.js (@swc/core); the libs they import come
+// from the tsc build (or from src/ with --src). Each one starts its own redis-server on a free 127.0.0.1 port. Output: one JSON line
+// per measurement plus a summary table; the JSON lines are also appended to bench/results/<name>-<time>.jsonl
+// (gitignored). Exit code 1 if any scenario failed (or, with --strict, missed its goal).
+'use strict';
+
+const { spawn, spawnSync } = require('node:child_process');
+const fs = require('node:fs');
+const path = require('node:path');
+const readline = require('node:readline');
+const { setTimeout, clearTimeout } = require('node:timers');
+
+const ROOT = path.resolve(__dirname, '..');
+const BENCH_DIR = path.join(ROOT, 'bench');
+const RESULTS_DIR = path.join(BENCH_DIR, 'results');
+const SUFFIX = '.bench.ts';
+/** A scenario that runs longer than this is killed (its own loops are bounded far below it). */
+const SCENARIO_TIMEOUT_MS = Number(process.env.BENCH_SCENARIO_TIMEOUT_MS) || 15 * 60_000;
+
+const say = (message) => console.log(`[bench] ${message}`);
+
+function scenarios() {
+  return fs
+    .readdirSync(BENCH_DIR)
+    .filter((f) => f.endsWith(SUFFIX))
+    .map((f) => f.slice(0, -SUFFIX.length))
+    .sort();
+}
+
+function parseArgs(argv) {
+  const names = [];
+  const passThrough = [];
+  const nodeArgs = [];
+  const mode = { src: false, noBuild: false };
+  let list = false;
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    if (a === '--list') list = true;
+    else if (a === '--src') mode.src = true;
+    else if (a === '--no-build') mode.noBuild = true;
+    else if (a.startsWith('--node-arg=')) nodeArgs.push(a.slice('--node-arg='.length));
+    else if (a.startsWith('-')) {
+      passThrough.push(a);
+      // `--rounds 3`: the value travels with its flag.
+      if (!a.includes('=') && a !== '--strict' && argv[i + 1] !== undefined && !argv[i + 1].startsWith('-')) {
+        passThrough.push(argv[++i]);
+      }
+    } else names.push(a.endsWith(SUFFIX) ? path.basename(a, SUFFIX) : a);
+  }
+  return { names, passThrough, nodeArgs, list, mode };
+}
+
+function runScenario(name, passThrough, nodeArgs, libs) {
+  const file = path.join(BENCH_DIR, name + SUFFIX);
+  fs.mkdirSync(RESULTS_DIR, { recursive: true });
+  const stamp = new Date().toISOString().replace(/[:.]/g, '-');
+  const resultsFile = path.join(RESULTS_DIR, `${name}-${stamp}.jsonl`);
+  const out = fs.createWriteStream(resultsFile);
+  const args = [
+    '--expose-gc',
+    '--require',
+    path.join(BENCH_DIR, 'register.js'),
+    ...nodeArgs,
+    file,
+    ...passThrough,
+  ];
+  say(`${name} (libs from ${libs}): node ${args.map((a) => path.relative(ROOT, a) || a).join(' ')}`);
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, args, {
+      cwd: ROOT,
+      stdio: ['ignore', 'pipe', 'inherit'],
+      env: { ...process.env, REDWING_BENCH_LIBS: libs },
+    });
+    const timer = setTimeout(() => {
+      say(`${name}: still running after ${SCENARIO_TIMEOUT_MS / 1000} s; killing pid ${child.pid}`);
+      child.kill('SIGKILL');
+    }, SCENARIO_TIMEOUT_MS);
+    const lines = readline.createInterface({ input: child.stdout });
+    lines.on('line', (line) => {
+      process.stdout.write(line + '\n');
+      if (line.startsWith('{')) out.write(line + '\n');
+    });
+    const forward = (signal) => child.kill(signal);
+    process.on('SIGINT', forward);
+    process.on('SIGTERM', forward);
+    child.on('close', (code, signal) => {
+      clearTimeout(timer);
+      process.off('SIGINT', forward);
+      process.off('SIGTERM', forward);
+      out.end();
+      say(
+        `${name}: ${code === 0 ? 'ok' : `FAILED (exit ${code ?? signal})`}; JSON lines in ${path.relative(ROOT, resultsFile)}`,
+      );
+      resolve(code === 0);
+    });
+  });
+}
+
+async function main() {
+  const { names, passThrough, nodeArgs, list, mode } = parseArgs(process.argv.slice(2));
+  const known = scenarios();
+  if (list) {
+    for (const n of known) console.log(n);
+    return 0;
+  }
+  const unknown = names.filter((n) => !known.includes(n));
+  if (unknown.length) {
+    console.error(
+      `[bench] unknown scenario(s): ${unknown.join(', ')}. Known: ${known.join(', ') || '(none)'}`,
+    );
+    return 2;
+  }
+  const selected = names.length ? names : known;
+  if (selected.length === 0) {
+    say(`no ${SUFFIX} files in bench/`);
+    return 0;
+  }
+  const libs = mode.src ? 'src' : 'dist';
+  if (libs === 'dist' && !mode.noBuild) {
+    const build = spawnSync(process.execPath, [path.join(__dirname, 'build-libs.js'), '--keep-going'], {
+      cwd: ROOT,
+      stdio: 'inherit',
+    });
+    // A lib that does not build only matters to the scenarios that load it: bench/register.js refuses to
+    // load a missing or stale dist/, naming the lib.
+    if (build.status !== 0) say('build:libs failed for some lib(s); scenarios that load them will fail');
+  }
+  const failed = [];
+  for (const name of selected) {
+    if (!(await runScenario(name, passThrough, nodeArgs, libs))) failed.push(name);
+  }
+  if (failed.length) say(`failed: ${failed.join(', ')}`);
+  return failed.length ? 1 : 0;
+}
+
+main().then(
+  (code) => process.exit(code),
+  (err) => {
+    console.error(`[bench] ${err.stack ?? err.message}`);
+    process.exit(1);
+  },
+);

@@ -1,0 +1,69 @@
+/** Resolves after `ms` milliseconds. */
+export function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/**
+ * Polls `probe` every `intervalMs` until it returns a value other than undefined/false, or
+ * until `timeoutMs` has passed. A probe that throws counts as "not yet"; its last error and
+ * `details()` (e.g. a log tail) are included in the timeout error.
+ */
+export async function waitFor<T>(
+  what: string,
+  timeoutMs: number,
+  probe: () => Promise<T | undefined | false> | T | undefined | false,
+  opts: { intervalMs?: number; details?: () => string } = {},
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let lastError: unknown;
+  for (;;) {
+    try {
+      const value = await probe();
+      if (value !== undefined && value !== false) return value;
+    } catch (err) {
+      lastError = err;
+    }
+    if (Date.now() >= deadline) break;
+    await sleep(Math.min(opts.intervalMs ?? 100, Math.max(0, deadline - Date.now())));
+  }
+  const parts = [`Timed out after ${timeoutMs} ms waiting for ${what}`];
+  if (lastError !== undefined) {
+    parts.push(`last error: ${lastError instanceof Error ? lastError.message : String(lastError)}`);
+  }
+  const extra = opts.details?.();
+  if (extra) parts.push(extra);
+  throw new Error(parts.join('\n'));
+}
+
+/** Rejects with `message` if `promise` does not settle within `ms`. */
+export async function withTimeout<T>(promise: Promise<T>, ms: number, message: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([
+      promise,
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(message)), ms);
+      }),
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** Resolves true if `promise` settles within `ms`, false otherwise (the timer is cleared either way). */
+export async function settlesWithin(promise: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([
+      promise.then(
+        () => true,
+        () => true,
+      ),
+      new Promise<boolean>((resolve) => {
+        timer = setTimeout(() => resolve(false), ms);
+      }),
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
