@@ -100,6 +100,12 @@ describe('no stale write-back', () => {
       5_000,
       'the replayed deletion to reach B',
     );
+    // The deletion and the tag invalidation replay one after the other: wait for the queue to drain.
+    await waitFor(
+      async () => (await a.cache.stats({ redis: false })).invalidation.deferred === 0,
+      5_000,
+      'the tag invalidation to replay',
+    );
     const s = (await a.cache.stats({ redis: false })).invalidation;
     expect(s).toMatchObject({ deferred: 0, replayed: 2, dropped: 0 });
     expect(await stored(server, key)).toBeNull();
