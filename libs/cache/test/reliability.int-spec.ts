@@ -32,6 +32,11 @@ async function timed<T>(p: Promise<T>): Promise<{ value: T; ms: number }> {
 }
 
 const down = (i: CacheInstance) => async () => !(await i.cache.stats({ redis: false })).l2.available;
+/** Connected and resynced: a resync still running from an earlier outage would flush L1 mid-test. */
+const settled = (i: CacheInstance) => async () => {
+  const s = await i.cache.stats({ redis: false });
+  return s.l2.available && s.invalidation.synced;
+};
 
 describe('no stale write-back', () => {
   let server: RedisServer;
@@ -61,6 +66,7 @@ describe('no stale write-back', () => {
     const dropTimes: number[] = [];
     for (let trial = 1; trial <= TRIALS; trial++) {
       const key = `wb:${trial}`;
+      await waitFor(settled(a), 5_000, 'A connected and resynced');
       await a.cache.set(key, `v0-${trial}`);
       expect(await b.cache.get(key)).toBe(`v0-${trial}`);
 
@@ -85,6 +91,7 @@ describe('no stale write-back', () => {
 
   it('an invalidation made during the outage is applied locally at once and replayed when Redis returns', async () => {
     const key = 'deferred:1';
+    await waitFor(settled(a), 5_000, 'A connected and resynced');
     await a.cache.set(key, 'old');
     expect(await b.cache.get(key)).toBe('old');
     proxy.setMode('reset');
@@ -113,6 +120,7 @@ describe('no stale write-back', () => {
 
   it('invalidations missed while disconnected empty L1 at the resync', async () => {
     const key = 'missed:1';
+    await waitFor(settled(a), 5_000, 'A connected and resynced');
     await b.cache.set(key, 1);
     expect(await a.cache.get(key)).toBe(1); // in A's L1
     const flushes = (await a.cache.stats({ redis: false })).invalidation.flushes;

@@ -93,6 +93,8 @@ export interface ClientCounters {
   rejected: number;
   /** Times a lib reported serving from its fallback. */
   fallbacks: number;
+  /** Times the command connection was reopened because it stayed open but answered no health check. */
+  stuckReconnects: number;
 }
 
 /**
@@ -123,7 +125,10 @@ export class ManagedRedisClient {
     replyErrors: 0,
     rejected: 0,
     fallbacks: 0,
+    stuckReconnects: 0,
   };
+  /** Failed health checks in a row while the command connection was open (see `reopenIfStuck`). */
+  private stuckChecks = 0;
   private state: RedisConnectionState = 'connecting';
   private status: 'up' | 'degraded' = 'degraded';
   private lastConnectionError: string | null = null;
@@ -636,7 +641,31 @@ export class ManagedRedisClient {
       const admission = this.breaker.tryAcquire();
       if (admission === Admission.Probe) this.breaker.record(admission, false, s.latencyMs ?? 0);
     }
+    this.reopenIfStuck(s.lastOk === true);
     this.updateStatus();
+  }
+
+  /**
+   * ioredis reconnects when the socket closes (or its handshake times out), not when a ready socket stays
+   * open and answers nothing: half-open TCP after the host or a failover went away, a black hole. After
+   * `healthCheck.reconnectAfter` failed checks in a row while the connection is ready, drop it and open a
+   * new one (commands in flight fail at once, as they would at their timeout).
+   */
+  private reopenIfStuck(passed: boolean): void {
+    const limit = this.config.healthCheck.reconnectAfter;
+    const conn = this.command;
+    if (passed || conn.status !== 'ready' || limit <= 0 || this.isCluster || this.closing) {
+      this.stuckChecks = 0;
+      return;
+    }
+    if (++this.stuckChecks < limit) return;
+    this.stuckChecks = 0;
+    this.counters.stuckReconnects++;
+    this.logger.warn(
+      `${this.url} answered none of the last ${limit} health checks while the connection was open ` +
+        `(${conn.status}); reopening it`,
+    );
+    conn.disconnect(true);
   }
 
   private updateStatus(): void {

@@ -134,6 +134,7 @@ const LIMITS: Record<string, [number, number, string]> = {
   'healthCheck.interval': [0, 3_600_000, MS],
   'healthCheck.timeout': [1, 600_000, MS],
   'healthCheck.sampleSize': [1, 10_000, ''],
+  'healthCheck.reconnectAfter': [0, 1_000, ''],
   'pool.minSize': [0, 1_000, ''],
   'pool.maxSize': [1, 1_000, ''],
   'pool.acquireTimeout': [1, 600_000, MS],
@@ -148,7 +149,7 @@ const LIMITS: Record<string, [number, number, string]> = {
 const SECTIONS = {
   breaker: ['enabled', 'failureRateThreshold', 'slowCallRateThreshold', 'slowCallDuration', 'window', 'minimumVolume',
     'resetTimeout', 'resetJitter', 'maxHalfOpenTime'],
-  healthCheck: ['interval', 'timeout', 'sampleSize'],
+  healthCheck: ['interval', 'timeout', 'sampleSize', 'reconnectAfter'],
   pool: ['minSize', 'maxSize', 'acquireTimeout', 'idleTimeout', 'reapInterval', 'validateAfterIdle'],
   fallback: ['enabled', 'maxEntries', 'maxBytes'],
 } as const;
@@ -361,6 +362,7 @@ function finish(
     interval: num('healthCheck', 'interval', 2_000),
     timeout: num('healthCheck', 'timeout', commandTimeout),
     sampleSize: num('healthCheck', 'sampleSize', 20),
+    reconnectAfter: num('healthCheck', 'reconnectAfter', 3),
   };
   const pool: ResolvedPoolOptions = {
     minSize: num('pool', 'minSize', 0),

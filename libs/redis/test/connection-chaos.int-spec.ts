@@ -216,6 +216,94 @@ describe('single probe', () => {
   });
 });
 
+describe('health PING as the probe', () => {
+  it('closes an open breaker with no traffic once Redis answers again, and never while it does not', async () => {
+    const server = await RedisServer.start();
+    const proxy = await FaultProxy.start(server);
+    const resetTimeout = 500;
+    const { module, manager } = await bootRedisModule({
+      url: `redis://127.0.0.1:${proxy.port}`,
+      commandTimeout: 200,
+      healthCheck: { interval: 100, timeout: 150 },
+      breaker: { minimumVolume: 5, failureRateThreshold: 50, resetTimeout, resetJitter: 0 },
+    });
+    const client = manager.get();
+    expect(await client.waitUntilReady(5_000)).toBe(true);
+    await waitFor(() => client.getHealth().status === 'up', 2_000, 'health up');
+    const breakerEvents = record(client, manager.events, 'breaker');
+
+    proxy.setMode('blackhole');
+    await Promise.all(Array.from({ length: 5 }, () => timed(client.command.get('k'))));
+    expect(client.getBreakerState()).toBe('open');
+    proxy.resetCounts();
+
+    // Several reset timeouts pass with failing PINGs and no traffic: the breaker stays open.
+    await sleep(resetTimeout * 3);
+    expect(client.getBreakerState()).toBe('open');
+    expect(client.getHealth().status).toBe('degraded');
+    expect(breakerEvents.map((e) => e.current)).toEqual(['open']);
+
+    // Redis answers again. Nothing but the health monitor talks to it, yet the breaker closes.
+    proxy.setMode('pass');
+    const passedAt = Date.now();
+    await waitFor(() => client.getBreakerState() === 'closed', 5_000, 'breaker closed by a health PING');
+    await waitFor(() => client.getHealth().status === 'up', 2_000, 'health up');
+    expect(Date.now() - passedAt).toBeLessThanOrEqual(resetTimeout + 1_000);
+    expect(proxy.commandCount('GET')).toBe(0);
+    expect(proxy.commandCount('PING')).toBeGreaterThan(0);
+    // The black hole swallowed bytes, so the socket was reopened (see 'stuck connection') before the probe.
+    expect(client.stats().counters.stuckReconnects).toBeGreaterThanOrEqual(1);
+    expect(breakerEvents.map((e) => e.current)).toEqual(['open', 'half-open', 'closed']);
+    expect(await client.command.get('k')).toBeNull();
+    expect(unhandled).toEqual([]);
+
+    await module.close();
+    await proxy.stop();
+    await server.stop();
+  }, 30_000);
+});
+
+describe('stuck connection', () => {
+  it('reopens a ready connection that stays open but answers nothing, and recovers after', async () => {
+    const server = await RedisServer.start();
+    const proxy = await FaultProxy.start(server);
+    const common = {
+      url: `redis://127.0.0.1:${proxy.port}`,
+      commandTimeout: 200,
+      breaker: { enabled: false },
+    };
+    const { module, manager } = await bootRedisModule({
+      ...common,
+      healthCheck: { interval: 100, timeout: 150, reconnectAfter: 3 },
+      // Control: the same client without the detector stays stuck on the black-holed socket.
+      clients: { control: { ...common, healthCheck: { interval: 100, timeout: 150, reconnectAfter: 0 } } },
+    });
+    const client = manager.get();
+    const control = manager.get('control');
+    expect(await client.waitUntilReady(5_000)).toBe(true);
+    expect(await control.waitUntilReady(5_000)).toBe(true);
+    await server.command('SET', 'k', 'v');
+
+    proxy.setMode('blackhole'); // the sockets stay open; nothing comes back
+    // (New connections through the black hole fail their handshake by the command timeout: that is ioredis's.)
+    await waitFor(() => client.stats().counters.stuckReconnects >= 1, 5_000, 'the silent socket reopened');
+    expect(control.stats().counters.stuckReconnects).toBe(0);
+
+    proxy.setMode('pass');
+    await waitFor(() => client.getConnectionState() === 'ready', 5_000, 'the reopened connection ready');
+    expect(await client.command.get('k')).toBe('v');
+    // The control's socket lost what was sent into the black hole; without the detector it never recovers.
+    expect(control.getConnectionState()).toBe('ready');
+    await expect(control.command.get('k')).rejects.toBeInstanceOf(RedisCommandTimeoutError);
+    expect(control.stats().counters.stuckReconnects).toBe(0);
+    expect(unhandled).toEqual([]);
+
+    await module.close();
+    await proxy.stop();
+    await server.stop();
+  }, 30_000);
+});
+
 describe('timed-out write not replayed', () => {
   it('never sends a write that timed out while the connection was down (maxRetries parking)', async () => {
     const server = await RedisServer.start();
