@@ -8,6 +8,7 @@ import {
 } from '@nestjs/common';
 import { HTTP_CODE_METADATA } from '@nestjs/common/constants';
 import { Reflector } from '@nestjs/core';
+import { runInSpan } from '@redwing/redis';
 import { lastValueFrom, mergeMap, of, type Observable } from 'rxjs';
 import type { CachedResponse } from './cache-serializer';
 import { CacheEvict, CachePut, Cacheable } from './cache.decorators';
@@ -21,7 +22,6 @@ import {
   routeKey,
   userIdentity,
 } from './http-cache';
-import { withSpan } from './cache-tracing';
 
 /** What a route does with the cache, worked out once per handler. */
 interface RoutePlan {
@@ -196,7 +196,7 @@ export class CacheInterceptor implements NestInterceptor {
       }
     } else {
       // One `cache.lookup` span per request (on a miss the handler's work runs inside it).
-      const r = await withSpan('cache.lookup', { 'redwing.cache.profile': options.profile }, (span) =>
+      const r = await runInSpan('cache.lookup', { 'redwing.cache.profile': options.profile }, (span) =>
         this.cache
           .resolve<CachedResponse | Uncacheable>(key, loader, {
             ...options,

@@ -27,7 +27,12 @@ import {
   ATTR_SERVER_ADDRESS,
   ATTR_SERVER_PORT,
 } from '@opentelemetry/semantic-conventions';
-import { RedisClientManager, type CommandOutcome, type RedisCommandTracer } from '@redwing/redis';
+import {
+  RedisClientManager,
+  setSpanRunner,
+  type CommandOutcome,
+  type RedisCommandTracer,
+} from '@redwing/redis';
 import type { ResolvedMetricsConfig, ResolvedTracing } from './metrics.config';
 import { METRICS_CONFIG, TRACER_NAME } from './metrics.constants';
 
@@ -164,6 +169,7 @@ export class TracingService implements OnModuleInit, OnApplicationShutdown {
     if (!this.leased) return;
     this.leased = false;
     runtime.users--;
+    if (runtime.users === 0) setSpanRunner(null);
     if (runtime.users > 0 || !runtime.sdk) return;
     const sdk = runtime.sdk;
     runtime.sdk = undefined;
@@ -186,6 +192,8 @@ export class TracingService implements OnModuleInit, OnApplicationShutdown {
   private acquire(tracing: ResolvedTracing): void {
     runtime.users++;
     this.leased = true;
+    // Libs' own spans (`runInSpan` in @redwing/redis) go through `withSpan` while any app traces.
+    setSpanRunner(withSpan);
     if (!tracing.startSdk || runtime.sdk) return;
     const sdk = new NodeSDK({
       serviceName: this.config.serviceName,

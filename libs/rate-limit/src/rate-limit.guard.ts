@@ -1,7 +1,7 @@
 import { Injectable, type CanActivate, type ExecutionContext } from '@nestjs/common';
 import { HttpAdapterHost } from '@nestjs/core';
+import { runInSpan } from '@redwing/redis';
 import { RateLimitExceededException, RateLimitUnavailableException } from './rate-limit.errors';
-import { withSpan } from './rate-limit.metrics';
 import type { RateLimitDecision, RateLimitState } from './rate-limit.interfaces';
 import { RateLimitService, type LimitCall, type RouteLimits } from './rate-limit.service';
 
@@ -42,7 +42,7 @@ export class RateLimitGuard implements CanActivate {
 
   /** The decision, in its own `ratelimit.decision` span when tracing is on (Redis commands nest under it). */
   private decide(calls: LimitCall[]): Promise<RateLimitDecision> {
-    return withSpan('ratelimit.decision', { 'redwing.ratelimit.limits': calls.length }, (span) =>
+    return runInSpan('ratelimit.decision', { 'redwing.ratelimit.limits': calls.length }, (span) =>
       this.service.decide(calls, 'consume').then((decision) => {
         span.setAttribute('redwing.ratelimit.allowed', decision.allowed);
         return decision;

@@ -20,6 +20,7 @@ export {
 export { type PoolStats } from './connection-pool';
 export { type HealthSnapshot } from './health-monitor';
 export { redactUrl, redactText } from './redact';
+export { runInSpan, setSpanRunner, type RedwingSpan, type SpanRunner } from './spans';
 export {
   resolveRedisConfig,
   readRedisEnv,

@@ -87,7 +87,7 @@ describe('resolveRedisConfig: defaults', () => {
       resetJitter: 0.2,
       maxHalfOpenTime: 2_000,
     });
-    expect(c.healthCheck).toEqual({ interval: 2_000, timeout: 1_000, sampleSize: 20 });
+    expect(c.healthCheck).toEqual({ interval: 2_000, timeout: 1_000, sampleSize: 20, reconnectAfter: 3 });
     expect(c.pool).toEqual({
       minSize: 0,
       maxSize: 4,
@@ -1191,6 +1191,7 @@ describe('config fuzz (RELIABILITY: 0 uncaught exceptions, 0 messages with the p
       ['healthCheck.interval', 0, 3_600_000],
       ['healthCheck.timeout', 1, 600_000],
       ['healthCheck.sampleSize', 1, 10_000],
+      ['healthCheck.reconnectAfter', 0, 1_000],
       ['pool.minSize', 0, 1_000],
       ['pool.maxSize', 1, 1_000],
       ['pool.acquireTimeout', 1, 600_000],

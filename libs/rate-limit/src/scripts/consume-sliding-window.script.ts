@@ -1,3 +1,5 @@
+import { limiterPreamble } from './limiter-preamble';
+
 /**
  * consume-sliding-window: one round trip of the exact sliding-window (log) limiter.
  *
@@ -24,37 +26,13 @@
 export const consumeSlidingWindowScript = {
   name: 'redwingRateLimitSlidingWindow',
   numberOfKeys: 2,
-  lua: `
-local function int(i, min)
-  local v = tonumber(ARGV[i])
-  if v == nil or v ~= math.floor(v) or v < min then return nil end
-  return v
-end
-local op = ARGV[1]
-if op ~= 'consume' and op ~= 'peek' and op ~= 'penalty' and op ~= 'reward' then return {-1, 1} end
-local points = int(2, 1)
-if not points then return {-1, 2} end
-local duration = int(3, 1)
-if not duration then return {-1, 3} end
-local cost = int(4, 0)
-if not cost or (op == 'consume' and cost > points) then return {-1, 4} end
-local block = int(5, 0)
-if not block then return {-1, 5} end
-local nonce = ARGV[6]
+  lua: `${limiterPreamble(
+    7,
+    `local nonce = ARGV[6]
 if nonce == nil or nonce == '' then return {-1, 6} end
-local now
-if ARGV[7] == nil or ARGV[7] == '' then
-  local t = redis.call('TIME')
-  now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-else
-  now = int(7, 0)
-  if not now then return {-1, 7} end
-end
+`,
+  )}
 local log = KEYS[1]
-if op == 'consume' or op == 'peek' then
-  local blocked = redis.call('PTTL', KEYS[2])
-  if blocked > 0 then return {0, 0, blocked, blocked} end
-end
 redis.call('ZREMRANGEBYSCORE', log, '-inf', now - duration)
 local count = redis.call('ZCARD', log)
 local function add(n)

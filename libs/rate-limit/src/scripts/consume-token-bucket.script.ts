@@ -1,3 +1,5 @@
+import { limiterPreamble } from './limiter-preamble';
+
 /**
  * consume-token-bucket: one round trip of the token-bucket limiter.
  *
@@ -23,34 +25,7 @@
 export const consumeTokenBucketScript = {
   name: 'redwingRateLimitTokenBucket',
   numberOfKeys: 2,
-  lua: `
-local function int(i, min)
-  local v = tonumber(ARGV[i])
-  if v == nil or v ~= math.floor(v) or v < min then return nil end
-  return v
-end
-local op = ARGV[1]
-if op ~= 'consume' and op ~= 'peek' and op ~= 'penalty' and op ~= 'reward' then return {-1, 1} end
-local points = int(2, 1)
-if not points then return {-1, 2} end
-local duration = int(3, 1)
-if not duration then return {-1, 3} end
-local cost = int(4, 0)
-if not cost or (op == 'consume' and cost > points) then return {-1, 4} end
-local block = int(5, 0)
-if not block then return {-1, 5} end
-local now
-if ARGV[6] == nil or ARGV[6] == '' then
-  local t = redis.call('TIME')
-  now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-else
-  now = int(6, 0)
-  if not now then return {-1, 6} end
-end
-if op == 'consume' or op == 'peek' then
-  local blocked = redis.call('PTTL', KEYS[2])
-  if blocked > 0 then return {0, 0, blocked, blocked} end
-end
+  lua: `${limiterPreamble(6)}
 local rate = points / duration
 local state = redis.call('HMGET', KEYS[1], 'tokens', 'ts')
 local tokens = tonumber(state[1])
