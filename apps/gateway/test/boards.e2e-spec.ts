@@ -1,12 +1,12 @@
 // The Kanban routes of the real gateway (createApp, listening on a real port) on both HTTP adapters, against
 // a real redis-server: @Cacheable on GET /boards/:id (X-Cache, ETag/304, Cache-Control), @CacheEvict on
 // POST /boards/:id/cards, the service-level cache of GET /boards, input validation, and GET /cache/stats.
-import * as http from 'node:http';
 import type { INestApplication } from '@nestjs/common';
+import { request, type HttpResult } from '../../../libs/cache/test/helpers';
 import { RedisServer, stopAll } from '../../../test/harness';
 import { BoardsService } from '../src/boards/boards.service';
-import { createApp } from '../src/bootstrap';
 import type { HttpAdapterName } from '../src/config/gateway-env.schema';
+import { postJson, serveGateway, untilCacheSynced } from './support';
 
 afterAll(() => stopAll());
 
@@ -19,63 +19,21 @@ interface Res {
   body: any;
 }
 
-/**
- * One HTTP request with exactly the headers given (fetch() would add `Cache-Control: no-cache` to any request
- * with `If-None-Match`, as the Fetch standard says, which turns every conditional request into a revalidation).
- */
-function call(
+/** `result` with fetch's `headers.get()`. */
+function withGet(result: HttpResult): Res {
+  const { headers } = result;
+  return { ...result, headers: { get: (n) => (headers[n.toLowerCase()] as string | undefined) ?? null } };
+}
+
+/** One HTTP request with exactly the headers given (not fetch(): see `request`). */
+const call = async (
   base: string,
   path: string,
   init: { method?: string; headers?: Record<string, string>; body?: string } = {},
-): Promise<Res> {
-  return new Promise((resolve, reject) => {
-    const req = http.request(
-      base + path,
-      { method: init.method ?? 'GET', headers: init.headers, agent: false },
-      (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('end', () => {
-          const text = Buffer.concat(chunks).toString('utf8');
-          let body: unknown;
-          try {
-            body = text ? JSON.parse(text) : undefined;
-          } catch {
-            body = undefined;
-          }
-          const headers = res.headers;
-          resolve({
-            status: res.statusCode ?? 0,
-            headers: { get: (n) => (headers[n.toLowerCase()] as string | undefined) ?? null },
-            text,
-            body,
-          });
-        });
-      },
-    );
-    req.setTimeout(10_000, () => req.destroy(new Error(`${path}: no response within 10 s`)));
-    req.on('error', reject);
-    req.end(init.body);
-  });
-}
+): Promise<Res> => withGet(await request(base + path, init));
 
-const post = (base: string, path: string, body: unknown, raw = false) =>
-  call(base, path, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: raw ? (body as string) : body === undefined ? undefined : JSON.stringify(body),
-  });
-
-/** Polls until the gateway's cache receives invalidation messages (subscriber in sync). */
-async function untilSynced(base: string): Promise<void> {
-  const deadline = Date.now() + 10_000;
-  while (Date.now() < deadline) {
-    const { body } = await call(base, '/cache/stats');
-    if (body?.invalidation?.synced) return;
-    await new Promise((r) => setTimeout(r, 20));
-  }
-  throw new Error('cache invalidation did not sync within 10 s');
-}
+const post = async (base: string, path: string, body: unknown, raw = false) =>
+  withGet(await postJson(base, path, body, raw));
 
 describe.each<[HttpAdapterName, number]>([
   ['fastify', 100],
@@ -90,20 +48,15 @@ describe.each<[HttpAdapterName, number]>([
 
   beforeAll(async () => {
     redis = await RedisServer.start();
-    app = await createApp({
-      adapter,
-      env: {
-        REDIS_URL: redis.url(),
-        REDIS_DURABLE_URL: undefined,
-        UPSTREAM_DELAY_MS: String(UPSTREAM_DELAY_MS),
-        CACHE_BOARDS_TTL: '30000',
-        LOG_LEVEL: 'fatal',
-      },
-    });
-    await app.listen(0, '127.0.0.1');
-    base = `http://127.0.0.1:${(app.getHttpServer().address() as { port: number }).port}`;
+    ({ app, base } = await serveGateway(adapter, {
+      REDIS_URL: redis.url(),
+      REDIS_DURABLE_URL: undefined,
+      UPSTREAM_DELAY_MS: String(UPSTREAM_DELAY_MS),
+      CACHE_BOARDS_TTL: '30000',
+      LOG_LEVEL: 'fatal',
+    }));
     upstream = app.get(BoardsService);
-    await untilSynced(base);
+    await untilCacheSynced(base);
   });
 
   afterAll(async () => {

@@ -2,11 +2,20 @@
 // invalidation between a Fastify and an Express instance (RELIABILITY "cross-instance invalidation", p99 of
 // the bound measured and asserted), the degradation contract with Redis killed under the gateway, and the
 // validation of the CACHE_* variables.
-import type { INestApplication } from '@nestjs/common';
 import { percentile, request, type HttpResult } from '../../../libs/cache/test/helpers';
 import { RedisServer, stopAll } from '../../../test/harness';
 import { createApp } from '../src/bootstrap';
 import type { HttpAdapterName } from '../src/config/gateway-env.schema';
+import {
+  gatewayEnv,
+  postJson as post,
+  serveGateway,
+  startTwoGateways,
+  stopTwoGateways,
+  until,
+  untilCacheSynced,
+  type Gateway,
+} from './support';
 
 afterAll(() => stopAll());
 
@@ -16,54 +25,27 @@ async function startGateway(
   adapter: HttpAdapterName,
   redisUrl: string,
   env: Record<string, string> = {},
-): Promise<{ app: INestApplication; base: string }> {
-  const app = await createApp({
+): Promise<Gateway> {
+  const gateway = await serveGateway(
     adapter,
-    env: {
-      REDIS_URL: redisUrl,
-      REDIS_DURABLE_URL: undefined,
-      REDIS_COMMAND_TIMEOUT: String(COMMAND_TIMEOUT),
-      REDIS_MAX_RECONNECT_DELAY: '200',
-      REDIS_HEALTH_CHECK_INTERVAL: '200',
-      UPSTREAM_DELAY_MS: '0',
-      LOG_LEVEL: 'fatal',
-      ...env,
-    },
-  });
-  await app.listen(0, '127.0.0.1');
-  const base = `http://127.0.0.1:${(app.getHttpServer().address() as { port: number }).port}`;
-  const deadline = Date.now() + 10_000;
-  while (!(await request(`${base}/cache/stats`)).body?.invalidation?.synced) {
-    if (Date.now() > deadline) throw new Error(`${adapter} gateway: cache not in sync within 10 s`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-  return { app, base };
+    gatewayEnv(redisUrl, { REDIS_COMMAND_TIMEOUT: String(COMMAND_TIMEOUT), UPSTREAM_DELAY_MS: '0', ...env }),
+  );
+  await untilCacheSynced(gateway.base);
+  return gateway;
 }
 
 const titles = (r: HttpResult): string[] => (r.body?.cards ?? []).map((c: { title: string }) => c.title);
-const post = (base: string, path: string, body: unknown) =>
-  request(base + path, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify(body),
-  });
 
 describe('two gateway instances (Fastify A, Express B) on one Redis', () => {
   let redis: RedisServer;
-  let a: { app: INestApplication; base: string };
-  let b: { app: INestApplication; base: string };
+  let a: Gateway;
+  let b: Gateway;
 
   beforeAll(async () => {
-    redis = await RedisServer.start();
-    a = await startGateway('fastify', redis.url());
-    b = await startGateway('express', redis.url());
+    ({ redis, a, b } = await startTwoGateways(startGateway));
   }, 30_000);
 
-  afterAll(async () => {
-    await a?.app.close();
-    await b?.app.close();
-    await redis?.stop();
-  });
+  afterAll(() => stopTwoGateways({ redis, a, b }));
 
   it('a card added on A is on B within the bound: B never serves the old board after it (p99 over 100 writes)', async () => {
     // The invalidation itself arrives before A's response (see the service-level figure in
@@ -128,11 +110,12 @@ describe('degradation: Redis killed under the gateway', () => {
       const warm = await request(`${gw.base}/boards/42`);
       expect(warm.status).toBe(200);
       await redis.kill('SIGKILL');
-      const deadline = Date.now() + 5_000;
-      while ((await request(`${gw.base}/cache/stats`)).body.l2.available) {
-        if (Date.now() > deadline) throw new Error('the gateway did not notice Redis going down');
-        await new Promise((r) => setTimeout(r, 20));
-      }
+      await until(
+        'the gateway to notice Redis going down',
+        5_000,
+        async () => !(await request(`${gw.base}/cache/stats`)).body.l2.available,
+        { interval: 20 },
+      );
       const durations: number[] = [];
       for (let i = 0; i < 20; i++) {
         let started = performance.now();
@@ -159,11 +142,9 @@ describe('degradation: Redis killed under the gateway', () => {
       expect((await request(`${gw.base}/health`)).status).toBe(200);
 
       await redis.restart();
-      const back = Date.now() + 10_000;
-      while (!(await request(`${gw.base}/cache/stats`)).body.redis?.available) {
-        if (Date.now() > back) throw new Error('the gateway did not see Redis come back');
-        await new Promise((r) => setTimeout(r, 50));
-      }
+      await until('the gateway to see Redis come back', 10_000, async () =>
+        Boolean((await request(`${gw.base}/cache/stats`)).body.redis?.available),
+      );
       const fresh = await request(`${gw.base}/boards/42`);
       expect(titles(fresh)).toContain('during the outage');
     } finally {

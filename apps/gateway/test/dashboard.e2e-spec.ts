@@ -10,7 +10,7 @@ import { chromium, type Browser, type Page } from 'playwright-core';
 import { MetricsService, SeriesService } from '@redwing/metrics';
 import { RedisClientManager } from '@redwing/redis';
 import { RedisServer, stopAll } from '../../../test/harness';
-import { createApp } from '../src/bootstrap';
+import { gatewayEnv, NO_TELEMETRY, serveGateway } from './support';
 
 const CHROMIUM = '/usr/bin/chromium';
 const ARTIFACTS = resolve(__dirname, '../../../test-artifacts');
@@ -42,22 +42,10 @@ const text = (page: Page, selector: string) => page.locator(selector).innerText(
     beforeAll(async () => {
       mkdirSync(ARTIFACTS, { recursive: true });
       redis = await RedisServer.start();
-      app = await createApp({
-        adapter: 'fastify',
-        env: {
-          REDIS_URL: redis.url(),
-          REDIS_DURABLE_URL: undefined,
-          REDIS_HEALTH_CHECK_INTERVAL: '200',
-          REDIS_MAX_RECONNECT_DELAY: '200',
-          LOG_LEVEL: 'fatal',
-          METRICS_SERIES_FLUSH_INTERVAL: '200',
-          SENTRY_DSN: undefined,
-          OTEL_EXPORTER_OTLP_ENDPOINT: undefined,
-          OTEL_TRACES_EXPORTER: undefined,
-        },
-      });
-      await app.listen(0, '127.0.0.1');
-      base = `http://127.0.0.1:${(app.getHttpServer().address() as { port: number }).port}`;
+      ({ app, base } = await serveGateway(
+        'fastify',
+        gatewayEnv(redis.url(), { METRICS_SERIES_FLUSH_INTERVAL: '200', ...NO_TELEMETRY }),
+      ));
       await app.get(RedisClientManager).get().waitUntilReady(5_000);
       browser = await chromium.launch({
         executablePath: CHROMIUM,

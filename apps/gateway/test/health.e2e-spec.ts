@@ -3,9 +3,9 @@
 // booting with no Redis at all.
 import type { INestApplication } from '@nestjs/common';
 import { freePort, RedisServer, stopAll } from '../../../test/harness';
-import { createApp } from '../src/bootstrap';
 import { HealthService } from '../src/health/health.service';
 import type { HttpAdapterName } from '../src/config/gateway-env.schema';
+import { gatewayEnv, getJson, serveGateway, until, type Gateway } from './support';
 
 const HEALTH_CHECK_INTERVAL = 200;
 
@@ -21,12 +21,6 @@ interface Readiness {
   uptimeMs: number;
 }
 
-async function getJson<T>(base: string, path: string): Promise<{ status: number; body: T; text: string }> {
-  const res = await fetch(base + path);
-  const text = await res.text();
-  return { status: res.status, body: JSON.parse(text) as T, text };
-}
-
 /** Polls readiness until `predicate` holds; returns the body and how long it took. */
 async function readinessUntil(
   base: string,
@@ -35,33 +29,25 @@ async function readinessUntil(
 ): Promise<{ body: Readiness; elapsed: number }> {
   const started = Date.now();
   let last: Readiness | undefined;
-  while (Date.now() - started < timeout) {
-    const { status, body } = await getJson<Readiness>(base, '/health/ready');
-    expect(status).toBe(200);
-    last = body;
-    if (predicate(body)) return { body, elapsed: Date.now() - started };
-    await new Promise((r) => setTimeout(r, 25));
-  }
-  throw new Error(`readiness did not change within ${timeout} ms; last: ${JSON.stringify(last)}`);
+  const body = await until(
+    'readiness to change',
+    timeout,
+    async () => {
+      const { status, body } = await getJson<Readiness>(base, '/health/ready');
+      expect(status).toBe(200);
+      last = body;
+      return predicate(body) && body;
+    },
+    { interval: 25, details: () => `last: ${JSON.stringify(last)}` },
+  );
+  return { body, elapsed: Date.now() - started };
 }
 
-async function startGateway(
-  adapter: HttpAdapterName,
-  redisUrl: string,
-): Promise<{ app: INestApplication; base: string }> {
-  const app = await createApp({
+function startGateway(adapter: HttpAdapterName, redisUrl: string): Promise<Gateway> {
+  return serveGateway(
     adapter,
-    env: {
-      REDIS_URL: redisUrl,
-      REDIS_DURABLE_URL: undefined,
-      REDIS_HEALTH_CHECK_INTERVAL: String(HEALTH_CHECK_INTERVAL),
-      REDIS_MAX_RECONNECT_DELAY: '200',
-      LOG_LEVEL: 'fatal',
-    },
-  });
-  await app.listen(0, '127.0.0.1');
-  const { port } = app.getHttpServer().address() as { port: number };
-  return { app, base: `http://127.0.0.1:${port}` };
+    gatewayEnv(redisUrl, { REDIS_HEALTH_CHECK_INTERVAL: String(HEALTH_CHECK_INTERVAL) }),
+  );
 }
 
 describe.each<HttpAdapterName>(['fastify', 'express'])('health on %s', (adapter) => {
@@ -159,18 +145,13 @@ describe.each<HttpAdapterName>(['fastify', 'express'])('health on %s', (adapter)
 describe('with a durable client (REDIS_DURABLE_URL)', () => {
   it('reports both clients, and is degraded when only the durable one is down', async () => {
     const [cache, durable] = await Promise.all([RedisServer.start(), RedisServer.start()]);
-    const app = await createApp({
-      adapter: 'fastify',
-      env: {
-        REDIS_URL: cache.url(),
-        REDIS_DURABLE_URL: durable.url(),
-        REDIS_HEALTH_CHECK_INTERVAL: String(HEALTH_CHECK_INTERVAL),
-        LOG_LEVEL: 'fatal',
-      },
+    const { app, base } = await serveGateway('fastify', {
+      REDIS_URL: cache.url(),
+      REDIS_DURABLE_URL: durable.url(),
+      REDIS_HEALTH_CHECK_INTERVAL: String(HEALTH_CHECK_INTERVAL),
+      LOG_LEVEL: 'fatal',
     });
     try {
-      await app.listen(0, '127.0.0.1');
-      const base = `http://127.0.0.1:${(app.getHttpServer().address() as { port: number }).port}`;
       const { body } = await readinessUntil(base, (r) => r.status === 'ok', 5_000);
       expect(Object.keys(body.redis).sort()).toEqual(['default', 'durable']);
       expect(body.redis.durable.url).toBe(durable.url());

@@ -9,6 +9,16 @@ import { RedisServer, stopAll } from '../../../test/harness';
 import { promtoolCheck, sample, sumSamples } from '../../../libs/metrics/test/receivers';
 import { createApp } from '../src/bootstrap';
 import type { HttpAdapterName } from '../src/config/gateway-env.schema';
+import {
+  gatewayEnv,
+  NO_TELEMETRY,
+  poll,
+  serveGateway,
+  startTwoGateways,
+  stopTwoGateways,
+  type Gateway,
+  type GatewayEnv,
+} from './support';
 
 afterAll(() => stopAll());
 
@@ -17,31 +27,22 @@ const PASSWORD = 'metrics-pa55-never-shown';
 async function startGateway(
   adapter: HttpAdapterName,
   redisUrl: string,
-  env: Record<string, string | undefined> = {},
-): Promise<{ app: INestApplication; base: string }> {
-  const app = await createApp({
+  env: GatewayEnv = {},
+): Promise<Gateway> {
+  const gateway = await serveGateway(
     adapter,
-    env: {
-      REDIS_URL: redisUrl,
-      REDIS_DURABLE_URL: undefined,
-      REDIS_HEALTH_CHECK_INTERVAL: '200',
-      REDIS_MAX_RECONNECT_DELAY: '200',
-      LOG_LEVEL: 'fatal',
+    gatewayEnv(redisUrl, {
       OTEL_SERVICE_NAME: undefined,
-      OTEL_EXPORTER_OTLP_ENDPOINT: undefined,
-      OTEL_TRACES_EXPORTER: undefined,
-      SENTRY_DSN: undefined,
+      ...NO_TELEMETRY,
       // Flushed by hand in these tests.
       METRICS_SERIES_FLUSH_INTERVAL: '60000',
       METRICS_SERIES_RETENTION: undefined,
       METRICS_SERIES_ENABLED: undefined,
       ...env,
-    },
-  });
-  await app.listen(0, '127.0.0.1');
-  const { port } = app.getHttpServer().address() as { port: number };
-  await app.get(RedisClientManager).get().waitUntilReady(5_000);
-  return { app, base: `http://127.0.0.1:${port}` };
+    }),
+  );
+  await gateway.app.get(RedisClientManager).get().waitUntilReady(5_000);
+  return gateway;
 }
 
 describe.each<HttpAdapterName>(['fastify', 'express'])('GET /metrics on %s', (adapter) => {
@@ -103,20 +104,14 @@ describe.each<HttpAdapterName>(['fastify', 'express'])('GET /metrics on %s', (ad
 
 describe('GET /stats/series across two gateway instances', () => {
   let redis: RedisServer;
-  let a: { app: INestApplication; base: string };
-  let b: { app: INestApplication; base: string };
+  let a: Gateway;
+  let b: Gateway;
 
   beforeAll(async () => {
-    redis = await RedisServer.start();
-    a = await startGateway('fastify', redis.url());
-    b = await startGateway('express', redis.url());
+    ({ redis, a, b } = await startTwoGateways(startGateway));
   });
 
-  afterAll(async () => {
-    await a?.app.close();
-    await b?.app.close();
-    await redis?.stop();
-  });
+  afterAll(() => stopTwoGateways({ redis, a, b }));
 
   it('sums the requests of every instance, leaving out health probes, scrapes and the dashboard', async () => {
     for (let i = 0; i < 4; i++) await fetch(`${a.base}/traffic/a${i}`);
@@ -178,10 +173,7 @@ describe('GET /stats/series across two gateway instances', () => {
     await redis.kill('SIGKILL');
     try {
       const client = a.app.get(RedisClientManager).get();
-      const deadline = Date.now() + 5_000;
-      while (client.getConnectionState() === 'ready' && Date.now() < deadline) {
-        await new Promise((r) => setTimeout(r, 10));
-      }
+      await poll(5_000, 10, () => client.getConnectionState() !== 'ready');
       const res = await fetch(`${a.base}/stats/series`);
       expect(res.status).toBe(503);
       expect(((await res.json()) as { message: string }).message).toContain('unavailable');

@@ -4,9 +4,18 @@
 import type { INestApplication } from '@nestjs/common';
 import { RateLimitService } from '@redwing/rate-limit';
 import { RedisServer, stopAll } from '../../../test/harness';
-import { createApp } from '../src/bootstrap';
 import type { HttpAdapterName } from '../src/config/gateway-env.schema';
 import { boardsRateLimit } from '../src/features/rate-limit.feature';
+import {
+  gatewayEnv,
+  poll,
+  serveGateway,
+  startTwoGateways,
+  stopTwoGateways,
+  waitForReady,
+  type Gateway,
+  type GatewayEnv,
+} from './support';
 
 afterAll(() => stopAll());
 
@@ -22,32 +31,15 @@ const RATE_LIMIT_ENV = {
 async function startGateway(
   adapter: HttpAdapterName,
   redisUrl: string,
-  env: Record<string, string | undefined> = {},
-): Promise<{ app: INestApplication; base: string }> {
-  const app = await createApp({
+  env: GatewayEnv = {},
+): Promise<Gateway> {
+  const gateway = await serveGateway(
     adapter,
-    env: {
-      REDIS_URL: redisUrl,
-      REDIS_DURABLE_URL: undefined,
-      REDIS_HEALTH_CHECK_INTERVAL: '200',
-      REDIS_MAX_RECONNECT_DELAY: '200',
-      REDIS_COMMAND_TIMEOUT: '300',
-      LOG_LEVEL: 'fatal',
-      ...RATE_LIMIT_ENV,
-      ...env,
-    },
-  });
-  await app.listen(0, '127.0.0.1');
-  const { port } = app.getHttpServer().address() as { port: number };
-  const base = `http://127.0.0.1:${port}`;
+    gatewayEnv(redisUrl, { REDIS_COMMAND_TIMEOUT: '300', ...RATE_LIMIT_ENV, ...env }),
+  );
   // The gateway boots without waiting for Redis; until it is connected, critical routes answer 503.
-  const deadline = Date.now() + 5_000;
-  while (Date.now() < deadline) {
-    const ready = (await (await fetch(`${base}/health/ready`)).json()) as { status: string };
-    if (ready.status === 'ok') break;
-    await new Promise((r) => setTimeout(r, 25));
-  }
-  return { app, base };
+  await waitForReady(gateway.base);
+  return gateway;
 }
 
 interface Res {
@@ -186,13 +178,11 @@ describe.each<HttpAdapterName>(['fastify', 'express'])('gateway rate limits on %
 
     await redis.restart();
     const service = app.get(RateLimitService);
-    const deadline = Date.now() + 10_000;
-    while (
-      Date.now() < deadline &&
-      !((await login(base, 'demo', 'erin')).status === 200 && service.getMode() === 'redis')
-    ) {
-      await new Promise((r) => setTimeout(r, 50));
-    }
+    await poll(
+      10_000,
+      50,
+      async () => (await login(base, 'demo', 'erin')).status === 200 && service.getMode() === 'redis',
+    );
     expect(service.getMode()).toBe('redis');
     expect(service.stats().switches).toEqual({ toLocal: 1, toRedis: 1 });
   }, 20_000);
@@ -200,18 +190,14 @@ describe.each<HttpAdapterName>(['fastify', 'express'])('gateway rate limits on %
 
 describe('two gateway instances', () => {
   it('share one count in Redis', async () => {
-    const redis = await RedisServer.start();
-    const a = await startGateway('fastify', redis.url());
-    const b = await startGateway('express', redis.url());
+    const { redis, a, b } = await startTwoGateways(startGateway);
     try {
       const codes = [];
       for (let i = 0; i < 70; i++) codes.push((await call(i % 2 ? a.base : b.base, '/limited/api')).status);
       expect(codes.filter((c) => c === 200)).toHaveLength(60);
       expect(codes.slice(60)).toEqual(Array(10).fill(429));
     } finally {
-      await a.app.close();
-      await b.app.close();
-      await redis.stop();
+      await stopTwoGateways({ redis, a, b });
     }
   });
 });

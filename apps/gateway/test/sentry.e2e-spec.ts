@@ -7,7 +7,7 @@ import { SeriesService } from '@redwing/metrics';
 import { RedisClientManager } from '@redwing/redis';
 import { RedisServer, stopAll } from '../../../test/harness';
 import { SentryReceiver } from '../../../libs/metrics/test/receivers';
-import { createApp } from '../src/bootstrap';
+import { gatewayEnv, NO_TELEMETRY, serveGateway, type Gateway, type GatewayEnv } from './support';
 
 const PASSWORD = 'sentry-e2e-pa55';
 // Far from the throwing line below: Sentry sends a few source lines around it (context lines).
@@ -30,26 +30,14 @@ afterAll(async () => {
   await stopAll();
 });
 
-async function startGateway(
-  env: Record<string, string | undefined>,
-): Promise<{ app: INestApplication; base: string }> {
-  const app = await createApp({
-    adapter: 'fastify',
-    env: {
-      REDIS_URL: redis.url({ password: PASSWORD }),
-      REDIS_DURABLE_URL: undefined,
-      REDIS_HEALTH_CHECK_INTERVAL: '200',
-      REDIS_MAX_RECONNECT_DELAY: '200',
-      LOG_LEVEL: 'fatal',
-      OTEL_EXPORTER_OTLP_ENDPOINT: undefined,
-      OTEL_TRACES_EXPORTER: undefined,
-      ...env,
-    },
-  });
-  await app.listen(0, '127.0.0.1');
-  await app.get(RedisClientManager).get().waitUntilReady(5_000);
-  const { port } = app.getHttpServer().address() as { port: number };
-  return { app, base: `http://127.0.0.1:${port}` };
+/** Without SENTRY_DSN in `env`, the gateway reports nothing. */
+async function startGateway(env: GatewayEnv): Promise<Gateway> {
+  const gateway = await serveGateway(
+    'fastify',
+    gatewayEnv(redis.url({ password: PASSWORD }), { ...NO_TELEMETRY, ...env }),
+  );
+  await gateway.app.get(RedisClientManager).get().waitUntilReady(5_000);
+  return gateway;
 }
 
 describe('gateway with SENTRY_DSN', () => {

@@ -6,6 +6,7 @@ import { existsSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs'
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { freePort, isProcessAlive, RedisServer, stopAll } from '../../../test/harness';
+import { until } from './support';
 
 const ROOT = resolve(__dirname, '../../..');
 const ENTRY = join(ROOT, 'dist/apps/gateway/apps/gateway/src/main.js');
@@ -55,21 +56,6 @@ function runStart(env: Record<string, string>): Started {
   return { child, output: () => output, exited };
 }
 
-async function until<T>(
-  what: string,
-  timeout: number,
-  probe: () => Promise<T | undefined> | T | undefined,
-  log: () => string,
-) {
-  const deadline = Date.now() + timeout;
-  while (Date.now() < deadline) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error(`timed out after ${timeout} ms waiting for ${what}; output:\n${log()}`);
-}
-
 async function readiness(
   port: number,
 ): Promise<{ status: string; redis: Record<string, { url: string }> } | undefined> {
@@ -81,6 +67,24 @@ async function readiness(
   } catch {
     return undefined;
   }
+}
+
+/** Waits up to `timeout` ms for `probe` to return a value; the timeout error carries the script's output. */
+function untilStarted<T>(
+  started: Started,
+  what: string,
+  timeout: number,
+  probe: () => Promise<T | undefined> | T | undefined,
+) {
+  return until(what, timeout, probe, { details: () => `output:\n${started.output()}` });
+}
+
+/** Waits up to 15 s for the gateway on `port` to say it is ready (readiness `ok`), and returns that answer. */
+function untilReady(started: Started, port: number) {
+  return untilStarted(started, 'readiness ok', 15_000, async () => {
+    const r = await readiness(port);
+    return r?.status === 'ok' ? r : undefined;
+  });
 }
 
 describe('scripts/start.js', () => {
@@ -100,33 +104,21 @@ describe('scripts/start.js', () => {
     const started = runStart({ PORT: String(port), REDIS_URL: `redis://127.0.0.1:${closedPort}` });
     running.push(started);
 
-    const redisPid = await until(
-      'the throwaway redis-server',
-      10_000,
-      () =>
-        /throwaway redis-server pid (\d+) at redis:\/\/127\.0\.0\.1:(\d+)/.exec(started.output())?.slice(1),
-      started.output,
+    const redisPid = await untilStarted(started, 'the throwaway redis-server', 10_000, () =>
+      /throwaway redis-server pid (\d+) at redis:\/\/127\.0\.0\.1:(\d+)/.exec(started.output())?.slice(1),
     );
     const gatewayPid = Number(
-      (await until(
+      await untilStarted(
+        started,
         'the gateway pid',
         10_000,
         () => /gateway pid (\d+)/.exec(started.output())?.[1],
-        started.output,
-      ))!,
+      ),
     );
     expect(Number(redisPid[1])).not.toBe(closedPort);
     expect(isProcessAlive(Number(redisPid[0]))).toBe(true);
 
-    const ready = await until(
-      'readiness ok',
-      15_000,
-      async () => {
-        const r = await readiness(port);
-        return r?.status === 'ok' ? r : undefined;
-      },
-      started.output,
-    );
+    const ready = await untilReady(started, port);
     expect(ready.redis.default.url).toBe(`redis://127.0.0.1:${redisPid[1]}`);
 
     started.child.kill('SIGTERM');
@@ -150,7 +142,7 @@ describe('scripts/start.js', () => {
         PATH: emptyDir,
       });
       running.push(started);
-      const ready = await until('degraded readiness', 15_000, () => readiness(port), started.output);
+      const ready = await untilStarted(started, 'degraded readiness', 15_000, () => readiness(port));
       expect(ready.status).toBe('degraded');
       expect(started.output()).toMatch(/WARNING: NO REDIS\. THE GATEWAY STARTS DEGRADED/);
       expect(started.output()).toContain('redis-server is not on PATH');
@@ -170,15 +162,7 @@ describe('scripts/start.js', () => {
       const port = await freePort();
       const started = runStart({ PORT: String(port), REDIS_URL: redis.url(), LOG_LEVEL: 'log' });
       running.push(started);
-      const ready = await until(
-        'readiness ok',
-        15_000,
-        async () => {
-          const r = await readiness(port);
-          return r?.status === 'ok' ? r : undefined;
-        },
-        started.output,
-      );
+      const ready = await untilReady(started, port);
       expect(ready.redis.default.url).toBe(`redis://:***@127.0.0.1:${redis.port}`);
       expect(started.output()).toContain(`using Redis at redis://:***@127.0.0.1:${redis.port}`);
       expect(started.output()).not.toContain('start-script-secret');

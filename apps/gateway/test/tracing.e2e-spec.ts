@@ -8,6 +8,7 @@ import { resolve } from 'node:path';
 import { freePort, RedisServer, stopAll } from '../../../test/harness';
 import { startChildApp, type ChildApp } from '../../../libs/metrics/test/child-app';
 import { OtlpReceiver, type ReceivedSpan } from '../../../libs/metrics/test/receivers';
+import { waitForReady } from './support';
 
 const MAIN = resolve(__dirname, '../src/main.ts');
 const SERVER = 2;
@@ -77,12 +78,7 @@ describe('gateway tracing over OTLP/HTTP JSON', () => {
     expect(gateway.output()).toContain('OpenTelemetry tracing on (OTEL_EXPORTER_OTLP_ENDPOINT)');
 
     // Readiness first, so the series query below finds Redis up.
-    const deadline = Date.now() + 5_000;
-    while (Date.now() < deadline) {
-      const r = (await (await fetch(`${base}/health/ready`)).json()) as { status: string };
-      if (r.status === 'ok') break;
-      await new Promise((r) => setTimeout(r, 50));
-    }
+    await waitForReady(base, 50);
     const series = traceparent();
     expect(
       (await fetch(`${base}/stats/series?minutes=2`, { headers: { traceparent: series.header } })).status,
