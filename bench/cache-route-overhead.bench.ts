@@ -9,20 +9,17 @@
 //
 //   npm run bench -- cache-route-overhead --rounds 5 --ms 10000 --warmup 2000   (BENCH.md: 2 s warm-up, 10 s measured)
 import * as path from 'node:path';
-import { benchMain, startRedis, variantSelected, type ComparisonSummary } from './lib';
-import { compareHttp, latencyTable, ServerProcess, type HttpSide, type HttpSummary } from './cache/http';
+import { benchMain, variantSelected, type ComparisonSummary } from './lib';
+import { withServer } from './lib/http';
+import { compareHttp, latencyTable, type HttpSide, type HttpSummary } from './cache/http';
 
 const SCENARIO = 'cache-route-overhead';
 const VARIANTS = ['l1-vs-none', 'noop-vs-none', 'l1-vs-noop'] as const;
 
-benchMain(SCENARIO, async (settings) => {
-  const redis = await startRedis();
-  const server = await ServerProcess.start(path.join(__dirname, 'cache', 'route-server.ts'), {
-    BENCH_REDIS_URL: redis.url,
-  });
-  try {
-    const ours = `http://127.0.0.1:${server.ports.ours}/l1`;
-    const plain = `http://127.0.0.1:${server.ports.plain}/item`;
+benchMain(SCENARIO, (settings) =>
+  withServer(path.join(__dirname, 'cache', 'route-server.ts'), async (server) => {
+    const ours = server.url('ours', '/l1');
+    const plain = server.url('plain', '/item');
     await fetch(ours);
     const hit = await fetch(ours);
     const [a, b] = [await hit.text(), await (await fetch(plain)).text()];
@@ -31,10 +28,7 @@ benchMain(SCENARIO, async (settings) => {
     const sides: Record<string, HttpSide> = {
       l1: { label: '@Cacheable (L1 hits)', url: ours },
       none: { label: 'no cache', url: plain },
-      noop: {
-        label: 'no cache, no-op global interceptor',
-        url: `http://127.0.0.1:${server.ports.noop}/item`,
-      },
+      noop: { label: 'no cache, no-op global interceptor', url: server.url('noop', '/item') },
     };
     const summaries: HttpSummary[] = [];
     for (const variant of VARIANTS) {
@@ -55,8 +49,5 @@ benchMain(SCENARIO, async (settings) => {
     }
     process.stdout.write('\n' + latencyTable(summaries) + '\n');
     return summaries as ComparisonSummary[];
-  } finally {
-    await server.stop();
-    await redis.stop();
-  }
-});
+  }),
+);

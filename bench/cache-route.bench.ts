@@ -10,31 +10,27 @@
 //   npm run bench -- cache-route --rounds 5 --ms 10000 --warmup 2000   (BENCH.md: 2 s warm-up, 10 s measured)
 //   npm run bench -- cache-route --rounds 3 --ms 3000                  (quicker)
 import * as path from 'node:path';
-import { benchMain, startRedis, variantSelected, type ComparisonSummary } from './lib';
-import { compareHttp, latencyTable, ServerProcess, type HttpSummary } from './cache/http';
+import { benchMain, printJsonLine, variantSelected, type ComparisonSummary } from './lib';
+import { withServer } from './lib/http';
+import { compareHttp, latencyTable, type HttpSummary } from './cache/http';
 
 const SCENARIO = 'cache-route';
 const VARIANTS = ['l1', 'l2', 'l2-spread'] as const;
 const GOALS = { l1: 1.6, l2: 1.3, 'l2-spread': 1.3 };
 const SPREAD = 1_000;
 
-benchMain(SCENARIO, async (settings) => {
-  const redis = await startRedis();
-  const server = await ServerProcess.start(path.join(__dirname, 'cache', 'route-server.ts'), {
-    BENCH_REDIS_URL: redis.url,
-  });
-  const summaries: HttpSummary[] = [];
-  try {
-    const base = (name: string) => `http://127.0.0.1:${server.ports[name]}`;
+benchMain(SCENARIO, (settings) =>
+  withServer(path.join(__dirname, 'cache', 'route-server.ts'), async (server) => {
+    const summaries: HttpSummary[] = [];
     // Same body everywhere, and the cache really answers, before anything is measured.
-    const expected = await (await fetch(`${base('plain')}/item`)).text();
+    const expected = await (await fetch(server.url('plain', '/item'))).text();
     for (const [name, route] of [
       ['ours', '/l1'],
       ['ours', '/l2'],
       ['peer', '/item'],
     ] as const) {
-      await fetch(base(name) + route);
-      const res = await fetch(base(name) + route);
+      await fetch(server.url(name, route));
+      const res = await fetch(server.url(name, route));
       const hit = res.headers.get('x-cache');
       if ((await res.text()) !== expected || hit !== 'HIT')
         throw new Error(`${name}${route}: not a cached copy (X-Cache ${hit})`);
@@ -50,8 +46,8 @@ benchMain(SCENARIO, async (settings) => {
       if (spread) {
         // Fill both caches for every URL first.
         for (let i = 0; i < SPREAD; i++) {
-          await fetch(`${base('ours')}/l2?n=${i}`);
-          await fetch(`${base('peer')}/item?n=${i}`);
+          await fetch(server.url('ours', `/l2?n=${i}`));
+          await fetch(server.url('peer', `/item?n=${i}`));
         }
       }
       const before = await server.ask<Stats>('stats');
@@ -64,12 +60,12 @@ benchMain(SCENARIO, async (settings) => {
             `(Fastify, 10 connections${spread ? `, ${SPREAD} URLs` : ''})`,
           ours: {
             label: `@Cacheable (${variant === 'l1' ? 'L1' : 'Redis'} hits${spread ? `, ${SPREAD} URLs` : ''})`,
-            url: `${base('ours')}/${variant === 'l1' ? 'l1' : 'l2'}`,
+            url: server.url('ours', variant === 'l1' ? '/l1' : '/l2'),
             path: path?.('/l2'),
           },
           peer: {
             label: '@nestjs/cache-manager + @keyv/redis',
-            url: `${base('peer')}/item`,
+            url: server.url('peer', '/item'),
             path: path?.('/item'),
           },
           goal: GOALS[variant],
@@ -81,25 +77,20 @@ benchMain(SCENARIO, async (settings) => {
       const p = variant === 'l1' ? 'l1' : 'l2';
       const d = (k: 'l1Hits' | 'l2Hits' | 'misses' | 'coalesced') =>
         after.profiles[p][k] - before.profiles[p][k];
-      process.stdout.write(
-        JSON.stringify({
-          type: 'check',
-          scenario: SCENARIO,
-          variant,
-          l1Hits: d('l1Hits'),
-          l2Hits: d('l2Hits'),
-          coalescedOnARedisRead: d('coalesced'),
-          misses: d('misses'),
-        }) + '\n',
-      );
+      printJsonLine({
+        type: 'check',
+        scenario: SCENARIO,
+        variant,
+        l1Hits: d('l1Hits'),
+        l2Hits: d('l2Hits'),
+        coalescedOnARedisRead: d('coalesced'),
+        misses: d('misses'),
+      });
       if (d('misses') > 0 || (variant === 'l1' ? d('l2Hits') : d('l1Hits')) > 0) {
         throw new Error(`${variant}: not every request was a ${p} hit`);
       }
     }
     process.stdout.write('\n' + latencyTable(summaries) + '\n');
     return summaries as ComparisonSummary[];
-  } finally {
-    await server.stop();
-    await redis.stop();
-  }
-});
+  }),
+);

@@ -11,8 +11,9 @@
 //
 //   npm run bench -- kanban --rounds 3 --ms 10000 --warmup 2000   (BENCH.md: 2 s warm-up, 10 s measured)
 import * as path from 'node:path';
-import { benchMain, startRedis, variantSelected, type ComparisonSummary } from './lib';
-import { compareHttp, latencyTable, line, ServerProcess, type HttpSummary } from './cache/http';
+import { benchMain, printJsonLine, variantSelected, type ComparisonSummary } from './lib';
+import { withServer } from './lib/http';
+import { compareHttp, latencyTable, type HttpSummary } from './cache/http';
 
 const SCENARIO = 'kanban';
 const BOARDS = 1_000;
@@ -49,97 +50,97 @@ interface Stats {
   upstream: { board: number };
 }
 
-benchMain(SCENARIO, async (settings) => {
-  const redis = await startRedis();
-  const server = await ServerProcess.start(path.join(__dirname, 'cache', 'kanban-server.ts'), {
-    BENCH_REDIS_URL: redis.url,
-    UPSTREAM_DELAY_MS: '200',
-    CACHE_BOARDS_TTL: '10000',
-    CACHE_BOARDS_STALE_WHILE_REVALIDATE: '30000',
-  });
-  const summaries: HttpSummary[] = [];
-  try {
-    const base = `http://127.0.0.1:${server.ports.kanban}`;
-    const next = zipf(BOARDS, 1.0, 42);
-    const pathOf = () => `/boards/${next()}`;
-    for (const variant of VARIANTS) {
-      if (!variantSelected(settings, variant, VARIANTS)) continue;
-      const prepare = async () => {
-        await server.ask('clear');
-        if (variant === 'warm') {
-          for (let i = 0; i < BOARDS; i += 100) {
-            await Promise.all(
-              Array.from({ length: 100 }, (_, j) =>
-                fetch(`${base}/boards/${i + j + 1}`).then((r) => r.text()),
-              ),
-            );
+const SERVER_ENV = {
+  UPSTREAM_DELAY_MS: '200',
+  CACHE_BOARDS_TTL: '10000',
+  CACHE_BOARDS_STALE_WHILE_REVALIDATE: '30000',
+};
+
+benchMain(SCENARIO, (settings) =>
+  withServer(
+    path.join(__dirname, 'cache', 'kanban-server.ts'),
+    async (server) => {
+      const summaries: HttpSummary[] = [];
+      const base = server.url('kanban');
+      const next = zipf(BOARDS, 1.0, 42);
+      const pathOf = () => `/boards/${next()}`;
+      for (const variant of VARIANTS) {
+        if (!variantSelected(settings, variant, VARIANTS)) continue;
+        const prepare = async () => {
+          await server.ask('clear');
+          if (variant === 'warm') {
+            for (let i = 0; i < BOARDS; i += 100) {
+              await Promise.all(
+                Array.from({ length: 100 }, (_, j) =>
+                  fetch(`${base}/boards/${i + j + 1}`).then((r) => r.text()),
+                ),
+              );
+            }
           }
-        }
-      };
-      await prepare();
-      const hitRates: number[] = [];
-      let before = await server.ask<Stats>('stats');
-      const summary = await compareHttp({
-        scenario: SCENARIO,
-        variant,
-        description: `GET /boards/:id, 200 ms upstream, Zipf(1.0) over ${BOARDS} boards, TTL 10 s, ${variant} cache (10 connections)`,
-        ours: { label: '@Cacheable (profile kanban)', url: base, path: pathOf },
-        peer: {
-          label: 'no cache (Cache-Control: no-store)',
-          url: base,
-          path: pathOf,
-          headers: { 'cache-control': 'no-store' },
-        },
-        goal: 50,
-        settings: { ...settings, warmupMs: variant === 'cold' ? 0 : settings.warmupMs },
-        server,
-        after: async (side) => {
-          const after = await server.ask<Stats>('stats');
-          if (side === 'ours') {
-            const d = (k: 'hits' | 'stale' | 'misses') => after.kanban[k] - before.kanban[k];
-            const served = d('hits') + d('stale');
-            const rate = served / (served + d('misses'));
-            hitRates.push(rate);
-            line({
-              type: 'check',
-              scenario: SCENARIO,
-              variant,
-              hits: d('hits'),
-              stale: d('stale'),
-              misses: d('misses'),
-              upstreamCalls: after.upstream.board - before.upstream.board,
-              hitRate: Math.round(rate * 10_000) / 10_000,
-            });
-          }
-          // Cold: every measured run of ours starts from an empty cache.
-          if (variant === 'cold') await prepare();
-          before = await server.ask<Stats>('stats');
-        },
-      });
-      summaries.push(summary);
-      const hitRate = hitRates.sort((a, b) => a - b)[hitRates.length >> 1];
-      const p50 = summary.latency.ours.p50;
-      const goals = { ratio: summary.meetsGoal === true, p50: p50 < 5, hitRate: hitRate >= 0.9 };
-      line({
-        type: 'goals',
-        scenario: SCENARIO,
-        variant,
-        ratio: summary.ratio.median,
-        p50Ms: p50,
-        hitRate,
-        met: goals,
-      });
-      process.stdout.write(
-        `\n${variant}: ratio ${summary.ratio.median.toFixed(1)}× (goal ≥ 50×: ${goals.ratio ? 'met' : 'MISSED'}), ` +
-          `p50 ${p50} ms (goal < 5 ms: ${goals.p50 ? 'met' : 'MISSED'}), ` +
-          `hit rate ${(hitRate * 100).toFixed(1)} % (goal ≥ 90 %: ${goals.hitRate ? 'met' : 'MISSED'})\n`,
-      );
-      if (variant === 'cold') await prepare();
-    }
-    process.stdout.write('\n' + latencyTable(summaries) + '\n');
-    return summaries as ComparisonSummary[];
-  } finally {
-    await server.stop();
-    await redis.stop();
-  }
-});
+        };
+        await prepare();
+        const hitRates: number[] = [];
+        let before = await server.ask<Stats>('stats');
+        const summary = await compareHttp({
+          scenario: SCENARIO,
+          variant,
+          description: `GET /boards/:id, 200 ms upstream, Zipf(1.0) over ${BOARDS} boards, TTL 10 s, ${variant} cache (10 connections)`,
+          ours: { label: '@Cacheable (profile kanban)', url: base, path: pathOf },
+          peer: {
+            label: 'no cache (Cache-Control: no-store)',
+            url: base,
+            path: pathOf,
+            headers: { 'cache-control': 'no-store' },
+          },
+          goal: 50,
+          settings: { ...settings, warmupMs: variant === 'cold' ? 0 : settings.warmupMs },
+          server,
+          after: async (side) => {
+            const after = await server.ask<Stats>('stats');
+            if (side === 'ours') {
+              const d = (k: 'hits' | 'stale' | 'misses') => after.kanban[k] - before.kanban[k];
+              const served = d('hits') + d('stale');
+              const rate = served / (served + d('misses'));
+              hitRates.push(rate);
+              printJsonLine({
+                type: 'check',
+                scenario: SCENARIO,
+                variant,
+                hits: d('hits'),
+                stale: d('stale'),
+                misses: d('misses'),
+                upstreamCalls: after.upstream.board - before.upstream.board,
+                hitRate: Math.round(rate * 10_000) / 10_000,
+              });
+            }
+            // Cold: every measured run of ours starts from an empty cache.
+            if (variant === 'cold') await prepare();
+            before = await server.ask<Stats>('stats');
+          },
+        });
+        summaries.push(summary);
+        const hitRate = hitRates.sort((a, b) => a - b)[hitRates.length >> 1];
+        const p50 = summary.latency.ours.p50;
+        const goals = { ratio: summary.meetsGoal === true, p50: p50 < 5, hitRate: hitRate >= 0.9 };
+        printJsonLine({
+          type: 'goals',
+          scenario: SCENARIO,
+          variant,
+          ratio: summary.ratio.median,
+          p50Ms: p50,
+          hitRate,
+          met: goals,
+        });
+        process.stdout.write(
+          `\n${variant}: ratio ${summary.ratio.median.toFixed(1)}× (goal ≥ 50×: ${goals.ratio ? 'met' : 'MISSED'}), ` +
+            `p50 ${p50} ms (goal < 5 ms: ${goals.p50 ? 'met' : 'MISSED'}), ` +
+            `hit rate ${(hitRate * 100).toFixed(1)} % (goal ≥ 90 %: ${goals.hitRate ? 'met' : 'MISSED'})\n`,
+        );
+        if (variant === 'cold') await prepare();
+      }
+      process.stdout.write('\n' + latencyTable(summaries) + '\n');
+      return summaries as ComparisonSummary[];
+    },
+    { env: SERVER_ENV },
+  ),
+);

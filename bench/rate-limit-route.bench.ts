@@ -12,81 +12,83 @@
 //   npm run bench -- rate-limit-route --rounds 5 --ms 10000 --warmup 2000   (BENCH.md: 2 s warm-up, 10 s measured)
 //   npm run bench -- rate-limit-route --rounds 3 --ms 3000                  (quicker)
 import * as path from 'node:path';
-import { benchMain, startRedis, variantSelected } from './lib';
-import type { ComparisonSummary } from './lib';
-import { compareHttp, ServerProcess } from './rate-limit/http-compare';
+import { benchMain, selectedVariants } from './lib';
+import { withServer } from './lib/http';
+import { compareHttp, SERVER_OPTIONS, type HttpSide, type HttpSummary } from './rate-limit/http-compare';
 
 const SCENARIO = 'rate-limit-route';
-const VARIANTS = ['no-guard', 'no-guard-autopipeline', 'throttler'] as const;
 
-benchMain(SCENARIO, async (settings) => {
-  const redis = await startRedis();
-  const server = await ServerProcess.start(path.join(__dirname, 'rate-limit', 'route-server.ts'), {
-    BENCH_REDIS_URL: redis.url,
-  });
-  try {
-    const url = (name: string) => `http://127.0.0.1:${server.ports[name]}/r`;
-    const ours = { label: '@RateLimit (RateLimitGuard, Redis)', url: url('ours') };
-    // Every side answers before anything is measured.
-    for (const name of ['plain', 'ours', 'oursPipelined', 'throttler']) {
-      const res = await fetch(url(name));
-      if (res.status !== 200) throw new Error(`${name}: GET /r answered ${res.status}`);
-      if (name.startsWith('ours') && !res.headers.get('ratelimit'))
-        throw new Error(`${name}: no RateLimit header`);
-    }
-    const summaries: ComparisonSummary[] = [];
-    if (variantSelected(settings, 'no-guard', VARIANTS)) {
-      summaries.push(
-        await compareHttp({
-          scenario: SCENARIO,
-          variant: 'no-guard',
-          description: '@RateLimit route vs the same route without a guard (Fastify, 10 connections)',
-          ours,
-          peer: { label: 'no guard', url: url('plain') },
-          goal: 0.85,
-          settings,
-          server,
-        }),
-      );
-    }
-    if (variantSelected(settings, 'no-guard-autopipeline', VARIANTS)) {
-      summaries.push(
-        await compareHttp({
-          scenario: SCENARIO,
-          variant: 'no-guard-autopipeline',
-          description:
-            'as no-guard, with RedisClientModule redisOptions { enableAutoPipelining: true } (informational)',
-          ours: { label: '@RateLimit, auto-pipelined connection', url: url('oursPipelined') },
-          peer: { label: 'no guard', url: url('plain') },
-          settings,
-          server,
-        }),
-      );
-    }
-    if (variantSelected(settings, 'throttler', VARIANTS)) {
-      summaries.push(
-        await compareHttp({
-          scenario: SCENARIO,
-          variant: 'throttler',
-          description: '@RateLimit route vs @nestjs/throttler (60 s window, in-memory storage)',
-          ours,
-          peer: { label: '@nestjs/throttler', url: url('throttler') },
-          goal: 1.5,
-          settings,
-          server,
-        }),
-      );
-    }
-    for (const s of summaries as Array<ComparisonSummary & { latencyMs?: { ours: number; peer: number } }>) {
-      if (s.latencyMs) {
+interface Variant {
+  name: string;
+  description: string;
+  /** Ours and the peer: the label and the app (see route-server.ts) of each. */
+  ours: { label: string; app: string };
+  peer: { label: string; app: string };
+  goal?: number;
+}
+
+const OURS = { label: '@RateLimit (RateLimitGuard, Redis)', app: 'ours' };
+const NO_GUARD = { label: 'no guard', app: 'plain' };
+
+const VARIANTS: Variant[] = [
+  {
+    name: 'no-guard',
+    description: '@RateLimit route vs the same route without a guard (Fastify, 10 connections)',
+    ours: OURS,
+    peer: NO_GUARD,
+    goal: 0.85,
+  },
+  {
+    name: 'no-guard-autopipeline',
+    description:
+      'as no-guard, with RedisClientModule redisOptions { enableAutoPipelining: true } (informational)',
+    ours: { label: '@RateLimit, auto-pipelined connection', app: 'oursPipelined' },
+    peer: NO_GUARD,
+  },
+  {
+    name: 'throttler',
+    description: '@RateLimit route vs @nestjs/throttler (60 s window, in-memory storage)',
+    ours: OURS,
+    peer: { label: '@nestjs/throttler', app: 'throttler' },
+    goal: 1.5,
+  },
+];
+
+benchMain(SCENARIO, (settings) =>
+  withServer(
+    path.join(__dirname, 'rate-limit', 'route-server.ts'),
+    async (server) => {
+      const url = (app: string) => server.url(app, '/r');
+      const side = ({ label, app }: Variant['ours']): HttpSide => ({ label, url: url(app) });
+      // Every side answers before anything is measured.
+      for (const name of ['plain', 'ours', 'oursPipelined', 'throttler']) {
+        const res = await fetch(url(name));
+        if (res.status !== 200) throw new Error(`${name}: GET /r answered ${res.status}`);
+        if (name.startsWith('ours') && !res.headers.get('ratelimit'))
+          throw new Error(`${name}: no RateLimit header`);
+      }
+      const summaries: HttpSummary[] = [];
+      for (const v of selectedVariants(settings, VARIANTS)) {
+        summaries.push(
+          await compareHttp({
+            scenario: SCENARIO,
+            variant: v.name,
+            description: v.description,
+            ours: side(v.ours),
+            peer: side(v.peer),
+            goal: v.goal,
+            settings,
+            server,
+          }),
+        );
+      }
+      for (const s of summaries) {
         process.stdout.write(
           `${s.variant}: mean latency ours ${s.latencyMs.ours.toFixed(2)} ms, peer ${s.latencyMs.peer.toFixed(2)} ms\n`,
         );
       }
-    }
-    return summaries;
-  } finally {
-    await server.stop();
-    await redis.stop();
-  }
-});
+      return summaries;
+    },
+    SERVER_OPTIONS,
+  ),
+);

@@ -7,31 +7,21 @@
 //   npm run bench -- rate-limit-service                         (5 rounds × 3 s per side, 1 s warm-up)
 //   npm run bench -- rate-limit-service --variant fixed-window-c100
 import 'reflect-metadata';
-import { Global, Module, type INestApplicationContext } from '@nestjs/common';
-import { NestFactory } from '@nestjs/core';
-import { Redis, type RedisOptions } from 'ioredis';
-import { MetricsService } from '@redwing/metrics';
+import type { INestApplicationContext } from '@nestjs/common';
 import { RateLimitModule, RateLimitService, type RateLimitLimit } from '@redwing/rate-limit';
-import { RedisClientManager, RedisClientModule } from '@redwing/redis';
 import { RateLimiterRedis } from 'rate-limiter-flexible';
-import { benchMain, compare, startRedis, variantSelected, type BenchRedis, type BenchSettings } from './lib';
-import type { ComparisonSummary } from './lib';
+import { benchVariants, compare, printJsonLine } from './lib';
+import type { BenchRedis, BenchSettings, ComparisonSummary } from './lib';
+import { MetricsRegistryModule } from './lib/metrics-registry';
+import { createContext } from './lib/nest-context';
+import { benchRedisModule, peerRedis, readyClient } from './lib/redis-module';
 
 const SCENARIO = 'rate-limit-service';
 const CONCURRENCY = 100;
 const CLIENTS = 10_000;
-const COMMAND_TIMEOUT = 1_000;
 /** Never reached, so every call is an admitted consume on both sides. */
 const POINTS = 1_000_000_000;
 const DURATION = 60_000;
-
-/** The options RedisClientModule gives ioredis for the command connection; the peer uses the same. */
-const SHARED_OPTIONS = {
-  enableOfflineQueue: false,
-  autoResendUnfulfilledCommands: false,
-  commandTimeout: COMMAND_TIMEOUT,
-  maxRetriesPerRequest: null,
-} satisfies RedisOptions;
 
 interface Variant {
   name: string;
@@ -68,27 +58,13 @@ const VARIANTS: Variant[] = [
   },
 ];
 
-/** The registry the metrics module would provide, so decisions are counted as in production. */
-@Global()
-@Module({ providers: [MetricsService], exports: [MetricsService] })
-class BenchMetricsModule {}
-
-async function ours(redis: BenchRedis): Promise<INestApplicationContext> {
-  @Module({
-    imports: [
-      RedisClientModule.forRoot({
-        url: redis.url,
-        useEnv: false,
-        commandTimeout: COMMAND_TIMEOUT,
-        healthCheck: { interval: 2_000 },
-        breaker: { enabled: true },
-      }),
-      BenchMetricsModule,
-      RateLimitModule.forRoot({}),
-    ],
-  })
-  class BenchModule {}
-  return NestFactory.createApplicationContext(BenchModule, { logger: ['error', 'warn'] });
+/** Ours: the breaker on, and the metrics registry present so decisions are counted as in production. */
+function ours(redis: BenchRedis): Promise<INestApplicationContext> {
+  return createContext([
+    benchRedisModule(redis.url, { breaker: { enabled: true } }),
+    MetricsRegistryModule,
+    RateLimitModule.forRoot({}),
+  ]);
 }
 
 async function runVariant(
@@ -97,14 +73,13 @@ async function runVariant(
   settings: BenchSettings,
 ): Promise<ComparisonSummary> {
   const app = await ours(redis);
-  const peerRedis = new Redis({ host: redis.host, port: redis.port, lazyConnect: true, ...SHARED_OPTIONS });
+  const peerClient = peerRedis(redis);
   try {
-    const client = app.get(RedisClientManager).get();
-    if (!(await client.waitUntilReady(5_000))) throw new Error('RedisClientManager: not ready within 5 s');
-    await peerRedis.connect();
+    const client = await readyClient(app);
+    await peerClient.connect();
     const service = app.get(RateLimitService);
     const peer = new RateLimiterRedis({
-      storeClient: v.peerOnManagedConnection ? client.command : peerRedis,
+      storeClient: v.peerOnManagedConnection ? client.command : peerClient,
       keyPrefix: `bench-peer:${v.name}`,
       points: POINTS,
       duration: DURATION / 1_000,
@@ -137,15 +112,13 @@ async function runVariant(
     });
 
     const stats = service.stats();
-    process.stdout.write(
-      JSON.stringify({
-        type: 'check',
-        scenario: SCENARIO,
-        variant: v.name,
-        stats,
-        breaker: client.getBreakerState(),
-      }) + '\n',
-    );
+    printJsonLine({
+      type: 'check',
+      scenario: SCENARIO,
+      variant: v.name,
+      stats,
+      breaker: client.getBreakerState(),
+    });
     if (stats.mode !== 'redis' || stats.localDecisions > 0)
       throw new Error('ours fell back to memory during the run');
     if (stats.decisions.allowed < a)
@@ -154,21 +127,9 @@ async function runVariant(
       throw new Error('ours refused calls during the run');
     return summary;
   } finally {
-    peerRedis.disconnect();
+    peerClient.disconnect();
     await app.close();
   }
 }
 
-benchMain(SCENARIO, async (settings) => {
-  const redis = await startRedis();
-  try {
-    const summaries: ComparisonSummary[] = [];
-    const names = VARIANTS.map((v) => v.name);
-    for (const v of VARIANTS) {
-      if (variantSelected(settings, v.name, names)) summaries.push(await runVariant(redis, v, settings));
-    }
-    return summaries;
-  } finally {
-    await redis.stop();
-  }
-});
+benchVariants(SCENARIO, VARIANTS, runVariant);

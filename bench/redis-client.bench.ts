@@ -7,27 +7,18 @@
 //   npm run bench -- redis-client --rounds 3 --ms 1000  (quicker)
 //   npm run bench -- redis-client --variant autopipeline
 import 'reflect-metadata';
-import { Module, type INestApplicationContext } from '@nestjs/common';
-import { NestFactory } from '@nestjs/core';
-import { Redis, type RedisOptions } from 'ioredis';
-import { RedisClientManager, RedisClientModule, type RedisEventMap } from '@redwing/redis';
-import { benchMain, compare, startRedis, variantSelected, type BenchRedis, type BenchSettings } from './lib';
-import type { ComparisonSummary } from './lib';
+import type { INestApplicationContext } from '@nestjs/common';
+import { RedisClientManager, type RedisEventMap } from '@redwing/redis';
+import { benchVariants, compare, printJsonLine } from './lib';
+import type { BenchRedis, BenchSettings, ComparisonSummary } from './lib';
+import { createContext } from './lib/nest-context';
+import { benchRedisModule, PEER_REDIS_OPTIONS, peerRedis, readyClient } from './lib/redis-module';
 
 const SCENARIO = 'redis-client';
 const KEY = 'bench:redis-client:v64';
 const VALUE = 'v'.repeat(64);
 const CONCURRENCY = 100;
 const GOAL = 0.95;
-const COMMAND_TIMEOUT = 1_000;
-
-/** The options RedisClientModule gives ioredis for the command connection; the peer uses the same. */
-const SHARED_OPTIONS = {
-  enableOfflineQueue: false,
-  autoResendUnfulfilledCommands: false,
-  commandTimeout: COMMAND_TIMEOUT,
-  maxRetriesPerRequest: null,
-} satisfies RedisOptions;
 
 /** What a metrics listener typically does per command: count, and bucket the duration. */
 class FakeMetrics {
@@ -74,21 +65,13 @@ const VARIANTS: Variant[] = [
   },
 ];
 
-async function ours(redis: BenchRedis, autoPipelining: boolean): Promise<INestApplicationContext> {
-  @Module({
-    imports: [
-      RedisClientModule.forRoot({
-        url: redis.url,
-        useEnv: false,
-        commandTimeout: COMMAND_TIMEOUT,
-        healthCheck: { interval: 2_000 },
-        breaker: { enabled: true },
-        redisOptions: autoPipelining ? { enableAutoPipelining: true } : {},
-      }),
-    ],
-  })
-  class BenchModule {}
-  return NestFactory.createApplicationContext(BenchModule, { logger: ['error', 'warn'] });
+function ours(redis: BenchRedis, autoPipelining: boolean): Promise<INestApplicationContext> {
+  return createContext([
+    benchRedisModule(redis.url, {
+      breaker: { enabled: true },
+      redisOptions: autoPipelining ? { enableAutoPipelining: true } : {},
+    }),
+  ]);
 }
 
 async function runVariant(
@@ -97,23 +80,20 @@ async function runVariant(
   settings: BenchSettings,
 ): Promise<ComparisonSummary> {
   const app = await ours(redis, v.autoPipelining);
-  const peer = new Redis({
-    host: redis.host,
-    port: redis.port,
-    lazyConnect: true,
-    ...SHARED_OPTIONS,
-    enableAutoPipelining: v.autoPipelining,
-  });
+  const peer = peerRedis(redis, { enableAutoPipelining: v.autoPipelining });
   try {
     const manager = app.get(RedisClientManager);
-    const client = manager.get();
-    if (!(await client.waitUntilReady(5_000))) throw new Error('RedisClientManager: not ready within 5 s');
+    const client = await readyClient(app);
     await peer.connect();
 
     // Same options on both sides, or the comparison is void.
     const mine = client.config.redisOptions as Record<string, unknown>;
     const theirs = peer.options as unknown as Record<string, unknown>;
-    for (const key of [...Object.keys(SHARED_OPTIONS), 'enableAutoPipelining', 'enableReadyCheck'] as const) {
+    for (const key of [
+      ...Object.keys(PEER_REDIS_OPTIONS),
+      'enableAutoPipelining',
+      'enableReadyCheck',
+    ] as const) {
       if ((mine[key] ?? false) !== (theirs[key] ?? false)) {
         throw new Error(`option ${key} differs: ours ${String(mine[key])}, peer ${String(theirs[key])}`);
       }
@@ -146,18 +126,16 @@ async function runVariant(
 
     // The listener really ran for every command, and nothing tripped the breaker.
     const stats = client.stats();
-    process.stdout.write(
-      JSON.stringify({
-        type: 'check',
-        scenario: SCENARIO,
-        variant: v.name,
-        listenerCalls: metrics.count,
-        outcomes: metrics.byOutcome,
-        meanMs: metrics.count ? +(metrics.sumMs / metrics.count).toFixed(3) : null,
-        counters: stats.counters,
-        breaker: client.getBreakerState(),
-      }) + '\n',
-    );
+    printJsonLine({
+      type: 'check',
+      scenario: SCENARIO,
+      variant: v.name,
+      listenerCalls: metrics.count,
+      outcomes: metrics.byOutcome,
+      meanMs: metrics.count ? +(metrics.sumMs / metrics.count).toFixed(3) : null,
+      counters: stats.counters,
+      breaker: client.getBreakerState(),
+    });
     if (client.getBreakerState() !== 'closed') throw new Error(`breaker is ${client.getBreakerState()}`);
     if (v.listener !== false && metrics.count < stats.counters.commands - 10) {
       throw new Error(`command listener saw ${metrics.count} of ${stats.counters.commands} commands`);
@@ -169,19 +147,4 @@ async function runVariant(
   }
 }
 
-benchMain(SCENARIO, async (settings) => {
-  const redis = await startRedis();
-  try {
-    const summaries: ComparisonSummary[] = [];
-    const names = VARIANTS.map((v) => v.name);
-    for (const v of VARIANTS) {
-      const wanted = v.diagnostic
-        ? settings.variants.includes(v.name)
-        : variantSelected(settings, v.name, names);
-      if (wanted) summaries.push(await runVariant(redis, v, settings));
-    }
-    return summaries;
-  } finally {
-    await redis.stop();
-  }
-});
+benchVariants(SCENARIO, VARIANTS, runVariant);

@@ -10,9 +10,9 @@ import { CacheService } from '@redwing/cache';
 import { RedisClientModule } from '@redwing/redis';
 import { BoardsService } from '../../apps/gateway/src/boards/boards.service';
 import { cacheFeature } from '../../apps/gateway/src/features/cache.feature';
-import { listen, serve } from './serve';
+import { listen, ready, serve, serverMain } from '../lib/server';
 
-async function main(): Promise<void> {
+serverMain('kanban-server', async () => {
   const config = await ConfigModule.forRoot({ isGlobal: true, ignoreEnvFile: true });
   @Module({
     imports: [
@@ -33,10 +33,5 @@ async function main(): Promise<void> {
     }),
     clear: () => cache.clear({ profile: 'kanban' }),
   });
-  process.send!({ ready: { kanban: port } });
-}
-
-main().catch((err: unknown) => {
-  process.stderr.write(`kanban-server: ${err instanceof Error ? err.stack : String(err)}\n`);
-  process.exit(1);
+  ready({ kanban: port });
 });

@@ -1,38 +1,23 @@
 // The Nest application context the op-level cache benchmarks (cache-l1, cache-l2) measure: RedisClientModule
-// as the redis-client bench configures it, and CacheModule with one profile per tier.
+// as the redis-client bench configures it, and CacheModule with one profile per tier; and the setup both share.
 import 'reflect-metadata';
-import { Module, type INestApplicationContext } from '@nestjs/common';
-import { NestFactory } from '@nestjs/core';
-import { CacheModule, CacheService } from '@redwing/cache';
-import { RedisClientManager, RedisClientModule } from '@redwing/redis';
+import type { INestApplicationContext } from '@nestjs/common';
+import { CacheService } from '@redwing/cache';
+import type { Redis } from 'ioredis';
+import { withRedis } from '../lib';
+import { createContext } from '../lib/nest-context';
+import { peerRedis, readyClient } from '../lib/redis-module';
+import { oursCacheImports, VALUE } from './common';
 
-/** Options every peer connection of these benchmarks uses: the ones RedisClientModule gives ioredis. */
-export const PEER_OPTIONS = {
-  enableOfflineQueue: false,
-  autoResendUnfulfilledCommands: false,
-  commandTimeout: 1_000,
-  maxRetriesPerRequest: null,
-} as const;
+/** Keys each side reads, round robin (so reads of one key rarely overlap). */
+export const KEYS = 1_000;
 
 /** Boots the context and waits until Redis is ready and invalidations are in sync. */
 export async function cacheContext(
   url: string,
 ): Promise<{ app: INestApplicationContext; cache: CacheService }> {
-  @Module({
-    imports: [
-      RedisClientModule.forRoot({
-        url,
-        useEnv: false,
-        commandTimeout: 1_000,
-        healthCheck: { interval: 2_000 },
-      }),
-      CacheModule.forRoot({ ttl: 600_000, profiles: { l1: {}, l2: { l1: false } } }),
-    ],
-  })
-  class BenchCacheModule {}
-  const app = await NestFactory.createApplicationContext(BenchCacheModule, { logger: ['error', 'warn'] });
-  if (!(await app.get(RedisClientManager).get().waitUntilReady(5_000)))
-    throw new Error('Redis not ready within 5 s');
+  const app = await createContext(oursCacheImports(url));
+  await readyClient(app);
   const cache = app.get(CacheService);
   const deadline = Date.now() + 5_000;
   while (!(await cache.stats({ redis: false })).invalidation.synced) {
@@ -42,10 +27,44 @@ export async function cacheContext(
   return { app, cache };
 }
 
-/** A ~300-byte JSON value, the same on both sides. */
-export const VALUE = {
-  id: 1,
-  name: 'Board 1',
-  columns: ['todo', 'doing', 'done'],
-  cards: [1, 2, 3, 4, 5].map((i) => ({ id: i, title: `Card number ${i}`, column: 'todo' })),
-};
+/**
+ * Starts Redis, the context and the peer (plain ioredis, the options RedisClientModule gives ioredis), writes
+ * VALUE under KEYS keys on both sides (`v:<i>` through CacheService with `profile`, `peer:v:<i>` as JSON),
+ * runs `body`, and closes everything.
+ */
+export function withFilledCache<T>(
+  profile: 'l1' | 'l2',
+  body: (sides: { cache: CacheService; peer: Redis }) => Promise<T>,
+): Promise<T> {
+  return withRedis(async (redis) => {
+    const { app, cache } = await cacheContext(redis.url);
+    const peer = peerRedis(redis);
+    try {
+      await peer.connect();
+      for (let i = 0; i < KEYS; i++) {
+        await cache.set(`v:${i}`, VALUE, { profile });
+        await peer.set(`peer:v:${i}`, JSON.stringify(VALUE));
+      }
+      return await body({ cache, peer });
+    } finally {
+      peer.disconnect();
+      await app.close();
+    }
+  });
+}
+
+type Counter = 'l1Hits' | 'l2Hits' | 'misses';
+
+/** Runs `run` and returns its result with how much each of `counters` of the profile grew meanwhile. */
+export async function countDuring<T>(
+  cache: CacheService,
+  profile: 'l1' | 'l2',
+  counters: Counter[],
+  run: () => Promise<T>,
+): Promise<[T, Record<Counter, number>]> {
+  const before = (await cache.stats({ redis: false })).profiles[profile];
+  const result = await run();
+  const after = (await cache.stats({ redis: false })).profiles[profile];
+  const delta = Object.fromEntries(counters.map((k) => [k, after[k] - before[k]]));
+  return [result, delta as Record<Counter, number>];
+}

@@ -23,19 +23,11 @@ import {
 } from '@nestjs/cache-manager';
 import { APP_INTERCEPTOR, NestFactory } from '@nestjs/core';
 import { FastifyAdapter } from '@nestjs/platform-fastify';
-import { CacheInterceptor, CacheModule, CacheService, Cacheable } from '@redwing/cache';
-import { RedisClientModule } from '@redwing/redis';
-import { listen, serve } from './serve';
+import { CacheInterceptor, CacheService, Cacheable } from '@redwing/cache';
+import { listen, ready, serve, serverMain } from '../lib/server';
+import { oursCacheImports, TTL, VALUE as BODY } from './common';
 
 const url = process.env.BENCH_REDIS_URL!;
-const TTL = 600_000;
-/** About the size of a small board summary (~300 bytes of JSON). */
-const BODY = {
-  id: 1,
-  name: 'Board 1',
-  columns: ['todo', 'doing', 'done'],
-  cards: [1, 2, 3, 4, 5].map((i) => ({ id: i, title: `Card number ${i}`, column: 'todo' })),
-};
 
 @Controller()
 class OursController {
@@ -53,15 +45,7 @@ class OursController {
 }
 
 @Module({
-  imports: [
-    RedisClientModule.forRoot({
-      url,
-      useEnv: false,
-      commandTimeout: 1_000,
-      healthCheck: { interval: 2_000 },
-    }),
-    CacheModule.forRoot({ ttl: TTL, profiles: { l1: {}, l2: { l1: false } } }),
-  ],
+  imports: oursCacheImports(url),
   controllers: [OursController],
   providers: [{ provide: APP_INTERCEPTOR, useClass: CacheInterceptor }],
 })
@@ -98,7 +82,7 @@ class NoopInterceptor implements NestInterceptor {
 })
 class NoopModule {}
 
-async function main(): Promise<void> {
+serverMain('route-server', async () => {
   const options = { logger: ['error' as const, 'warn' as const] };
   const ours = await NestFactory.create(OursModule, new FastifyAdapter(), options);
   const peer = await NestFactory.create(PeerModule, new FastifyAdapter(), options);
@@ -112,10 +96,5 @@ async function main(): Promise<void> {
   };
   const cache = ours.get(CacheService);
   serve([ours, peer, plain, noop], { stats: () => cache.stats({ redis: false }) });
-  process.send!({ ready: ports });
-}
-
-main().catch((err: unknown) => {
-  process.stderr.write(`route-server: ${err instanceof Error ? err.stack : String(err)}\n`);
-  process.exit(1);
+  ready(ports);
 });

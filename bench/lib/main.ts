@@ -1,5 +1,7 @@
-import { formatSummaryTable, type ComparisonSummary } from './compare';
-import { benchSettings, type BenchSettings } from './options';
+import type { ComparisonSummary } from './comparison';
+import { benchSettings, selectedVariants, type BenchSettings } from './options';
+import { formatSummaryTable } from './output';
+import { withRedis, type BenchRedis } from './redis-server';
 
 /**
  * Entry point of a scenario file: runs `body` with the shared settings, prints the summary table,
@@ -34,4 +36,23 @@ export function benchMain(
       // Everything should be closed by now; do not let a stray handle keep the bench alive.
       setTimeout(() => process.exit(), 2_000).unref();
     });
+}
+
+/**
+ * benchMain() for a scenario of named variants on one shared Redis: runs `runVariant` for each variant
+ * selectedVariants() picks, one after the other, and stops the Redis at the end.
+ */
+export function benchVariants<V extends { name: string; diagnostic?: boolean }>(
+  scenario: string,
+  variants: readonly V[],
+  runVariant: (redis: BenchRedis, variant: V, settings: BenchSettings) => Promise<ComparisonSummary>,
+): void {
+  benchMain(scenario, (settings) =>
+    withRedis(async (redis) => {
+      const summaries: ComparisonSummary[] = [];
+      for (const v of selectedVariants(settings, variants))
+        summaries.push(await runVariant(redis, v, settings));
+      return summaries;
+    }),
+  );
 }

@@ -57,3 +57,17 @@ export function variantSelected(
   if (settings.variants.length === 0) return true;
   return settings.variants.some((v) => v === variant || (!all.includes(v) && variant.includes(v)));
 }
+
+/**
+ * The variants that run, in order: those marked `diagnostic` only when named exactly with `--variant`, the
+ * others as variantSelected() says.
+ */
+export function selectedVariants<V extends { name: string; diagnostic?: boolean }>(
+  settings: BenchSettings,
+  variants: readonly V[],
+): V[] {
+  const names = variants.map((v) => v.name);
+  return variants.filter((v) =>
+    v.diagnostic ? settings.variants.includes(v.name) : variantSelected(settings, v.name, names),
+  );
+}

@@ -70,6 +70,16 @@ export async function startRedis(extraArgs: string[] = []): Promise<BenchRedis> 
   throw lastError;
 }
 
+/** Runs `body` against a fresh startRedis() server and stops that server afterwards, whatever happens. */
+export async function withRedis<T>(body: (redis: BenchRedis) => Promise<T>): Promise<T> {
+  const redis = await startRedis();
+  try {
+    return await body(redis);
+  } finally {
+    await redis.stop();
+  }
+}
+
 function spawnOn(port: number, extraArgs: string[]): Promise<BenchRedis> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'redwing-bench-redis-'));
   const args = [

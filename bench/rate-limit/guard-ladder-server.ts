@@ -1,10 +1,9 @@
 // Server process of guard-ladder.ts: the same trivial Fastify route behind guards of increasing cost, to see
-// where a rate-limited request's server CPU goes. IPC protocol as route-server.ts ('ready', 'cpu', 'gc', 'stop').
+// where a rate-limited request's server CPU goes. Talks to the parent over IPC through bench/lib/server.ts.
 import 'reflect-metadata';
 import {
   Controller,
   Get,
-  Global,
   Injectable,
   Module,
   type CanActivate,
@@ -14,10 +13,12 @@ import {
 } from '@nestjs/common';
 import { APP_GUARD, NestFactory } from '@nestjs/core';
 import { FastifyAdapter } from '@nestjs/platform-fastify';
-import { MetricsService } from '@redwing/metrics';
 import { RateLimit, RateLimitGuard, RateLimitModule, RateLimitService } from '@redwing/rate-limit';
-import { RedisClientManager, RedisClientModule } from '@redwing/redis';
+import { RedisClientManager } from '@redwing/redis';
 import { RateLimiterRedis } from 'rate-limiter-flexible';
+import { MetricsRegistryModule } from '../lib/metrics-registry';
+import { benchRedisModule, readyClient } from '../lib/redis-module';
+import { listen, ready, serve, serverMain } from '../lib/server';
 
 const LIMIT = { name: 'ladder', points: 1_000_000_000, duration: 60_000 };
 
@@ -29,10 +30,6 @@ class LadderController {
     return { ok: true };
   }
 }
-
-@Global()
-@Module({ providers: [MetricsService], exports: [MetricsService] })
-class MetricsRegistryModule {}
 
 @Injectable()
 class SyncGuard implements CanActivate {
@@ -90,12 +87,7 @@ class ServiceGuard implements CanActivate {
 function appModule(redisUrl: string, guard: Type<CanActivate> | null, headers = true): Type<unknown> {
   @Module({
     imports: [
-      RedisClientModule.forRoot({
-        url: redisUrl,
-        useEnv: false,
-        commandTimeout: 1_000,
-        healthCheck: { interval: 2_000 },
-      }),
+      benchRedisModule(redisUrl),
       MetricsRegistryModule,
       RateLimitModule.forRoot({ limitAllRoutes: false, headers }),
     ],
@@ -106,7 +98,7 @@ function appModule(redisUrl: string, guard: Type<CanActivate> | null, headers = 
   return LadderModule;
 }
 
-async function main(): Promise<void> {
+serverMain('guard-ladder-server', async () => {
   const url = process.env.BENCH_REDIS_URL;
   if (!url || !process.send) throw new Error('guard-ladder-server: run me through guard-ladder.ts');
   const rungs: Record<string, Type<unknown>> = {
@@ -123,25 +115,11 @@ async function main(): Promise<void> {
   const ports: Record<string, number> = {};
   for (const [name, module] of Object.entries(rungs)) {
     const app = await NestFactory.create(module, new FastifyAdapter(), { logger: ['error'] });
-    await app.listen(0, '127.0.0.1');
-    if (!(await app.get(RedisClientManager).get().waitUntilReady(5_000))) throw new Error('Redis not ready');
+    const port = await listen(app);
+    await readyClient(app);
     apps.push(app);
-    ports[name] = (app.getHttpServer().address() as { port: number }).port;
+    ports[name] = port;
   }
-  process.on('message', (msg: { type: string }) => {
-    if (msg.type === 'cpu') process.send!({ type: 'cpu', usage: process.cpuUsage() });
-    else if (msg.type === 'gc') {
-      (globalThis as { gc?: () => void }).gc?.();
-      process.send!({ type: 'gc' });
-    } else if (msg.type === 'stop')
-      void Promise.all(apps.map((a) => a.close())).finally(() => process.exit(0));
-  });
-  process.send({ type: 'ready', ports });
-}
-
-main().catch((err: unknown) => {
-  process.stderr.write(
-    `guard-ladder-server: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`,
-  );
-  process.exit(1);
+  serve(apps);
+  ready(ports);
 });

@@ -3,43 +3,29 @@
 // per request (median of 3 rounds of 3 s, order rotating):
 //   npm run build:libs && node --expose-gc --require ./bench/register.js bench/rate-limit/guard-ladder.ts
 import * as path from 'node:path';
-import { median, startRedis } from '../lib';
-import { ServerProcess } from './http-compare';
+import { median } from '../lib';
+import { autocannon, loadTest, withServer } from '../lib/http';
+import { SERVER_OPTIONS } from './http-compare';
 
-type Autocannon = (opts: {
-  url: string;
-  connections: number;
-  duration: number;
-}) => Promise<{ requests: { total: number } }>;
-const autocannon = require('autocannon') as Autocannon;
-
-async function main(): Promise<void> {
-  const redis = await startRedis();
-  const server = await ServerProcess.start(path.join(__dirname, 'guard-ladder-server.ts'), {
-    BENCH_REDIS_URL: redis.url,
-  });
-  try {
+withServer(
+  path.join(__dirname, 'guard-ladder-server.ts'),
+  async (server) => {
     const rungs = Object.keys(server.ports);
-    const url = (rung: string) => `http://127.0.0.1:${server.ports[rung]}/r`;
+    const url = (rung: string) => server.url(rung, '/r');
     for (const rung of rungs) await autocannon({ url: url(rung), connections: 10, duration: 1 });
     const cpu: Record<string, number[]> = {};
     for (let round = 0; round < 3; round++) {
       for (const rung of [...rungs.slice(round), ...rungs.slice(0, round)]) {
         await server.gc();
-        const before = await server.cpu();
-        const r = await autocannon({ url: url(rung), connections: 10, duration: 3 });
-        (cpu[rung] ??= []).push(((await server.cpu()) - before) / r.requests.total);
+        const { result, cpuUs } = await loadTest(server, { url: url(rung), connections: 10, duration: 3 });
+        (cpu[rung] ??= []).push(cpuUs / result.requests.total);
       }
     }
     process.stdout.write('| guard | server CPU µs/request (median of 3) |\n|---|---|\n');
     for (const rung of rungs) process.stdout.write(`| ${rung} | ${median(cpu[rung]).toFixed(1)} |\n`);
-  } finally {
-    await server.stop();
-    await redis.stop();
-  }
-}
-
-main().catch((err: unknown) => {
+  },
+  SERVER_OPTIONS,
+).catch((err: unknown) => {
   process.stderr.write(`guard-ladder: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
   process.exit(1);
 });

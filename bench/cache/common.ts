@@ -1,0 +1,19 @@
+// What the cache benchmarks share: the value they cache, and our side's module setup.
+import { CacheModule } from '@redwing/cache';
+import { benchRedisModule } from '../lib/redis-module';
+
+/** How long everything is cached: 10 minutes, so after the warm-up every read is a hit. */
+export const TTL = 600_000;
+
+/** A ~300-byte JSON value (about a small board summary), the same on both sides. */
+export const VALUE = {
+  id: 1,
+  name: 'Board 1',
+  columns: ['todo', 'doing', 'done'],
+  cards: [1, 2, 3, 4, 5].map((i) => ({ id: i, title: `Card number ${i}`, column: 'todo' })),
+};
+
+/** Ours: RedisClientModule as the benches run it, and CacheModule with one profile per tier (`l1`, `l2`: L1 off). */
+export function oursCacheImports(url: string) {
+  return [benchRedisModule(url), CacheModule.forRoot({ ttl: TTL, profiles: { l1: {}, l2: { l1: false } } })];
+}
