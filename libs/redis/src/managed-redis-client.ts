@@ -671,8 +671,10 @@ export class ManagedRedisClient {
   private updateStatus(): void {
     const breaker = this.breaker.getState();
     const last = this.monitor.get().lastOk;
+    // Up takes a passing PING since the connection became ready (one is sent at once on 'ready'), so
+    // readiness never reports a client no check has proven, and always with a latency.
     const up =
-      this.state === 'ready' && last !== false && (breaker === 'closed' || breaker === 'forced-closed');
+      this.state === 'ready' && last === true && (breaker === 'closed' || breaker === 'forced-closed');
     const status = up ? 'up' : 'degraded';
     if (status === this.status) return;
     this.status = status;
