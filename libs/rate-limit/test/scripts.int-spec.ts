@@ -5,7 +5,7 @@ import fc from 'fast-check';
 import { Redis } from 'ioredis';
 import { consumeSlidingWindowScript, consumeTokenBucketScript } from '@redwing/rate-limit';
 import { RedisServer, stopAll } from '../../../test/harness';
-import { SlidingLogModel } from './sliding-log.model';
+import { SlidingLogModel, slidingWindowRuns } from './sliding-log.model';
 
 type Reply = [number, number, number, number];
 type Script = (...args: Array<string | number>) => Promise<Reply>;
@@ -38,6 +38,23 @@ const keys = () => {
   return [base, `${base}:b`] as const;
 };
 
+/**
+ * Calls `script` once per `bad` entry: the `valid` arguments with ARGV[index] replaced by the bad value. Each
+ * call must return {-1, index} and leave no key behind.
+ */
+async function expectEachRefused(script: Script, valid: unknown[], bad: Array<[number, unknown]>) {
+  const k = keys();
+  for (const [index, value] of bad) {
+    const args: unknown[] = [...valid];
+    args[index - 1] = value;
+    expect([index, await script(k[0], k[1], ...(args as Array<string | number>))]).toEqual([
+      index,
+      [-1, index],
+    ]);
+  }
+  expect(await redis.exists(k[0], k[1])).toBe(0);
+}
+
 describe('consume-sliding-window', () => {
   // op, points, duration, cost, blockDuration, nonce, now
   const call = (
@@ -51,7 +68,6 @@ describe('consume-sliding-window', () => {
   ) => sw(k[0], k[1], op, points, duration, cost, block, `n${++n}`, now);
 
   it('returns {-1, n} for each invalid argument', async () => {
-    const k = keys();
     const valid = ['consume', 3, 1_000, 1, 0, 'nonce', 5];
     const bad: Array<[number, unknown]> = [
       [1, 'drop'],
@@ -66,15 +82,7 @@ describe('consume-sliding-window', () => {
       [7, -5],
       [7, 'soon'],
     ];
-    for (const [index, value] of bad) {
-      const args: unknown[] = [...valid];
-      args[index - 1] = value;
-      expect([index, await sw(k[0], k[1], ...(args as Array<string | number>))]).toEqual([
-        index,
-        [-1, index],
-      ]);
-    }
-    expect(await redis.exists(k[0], k[1])).toBe(0);
+    await expectEachRefused(sw, valid, bad);
   });
 
   it('admits up to points in any window, expires the log with its newest entry, uses the server clock by default', async () => {
@@ -122,77 +130,42 @@ describe('consume-sliding-window', () => {
 
   it('matches an exact log model on every step (fast-check)', async () => {
     await fc.assert(
-      fc.asyncProperty(
-        fc
-          .record({ points: fc.integer({ min: 1, max: 8 }), duration: fc.integer({ min: 1, max: 5_000 }) })
-          .chain(({ points, duration }) =>
-            fc.record({
-              points: fc.constant(points),
-              duration: fc.constant(duration),
-              steps: fc.array(
-                fc.record({
-                  // Window edges (exactly `duration` later, one ms before) are where off-by-ones hide.
-                  dt: fc.oneof(
-                    fc.constant(0),
-                    fc.constant(1),
-                    fc.constant(duration),
-                    fc.constant(duration - 1),
-                    fc.integer({ min: 0, max: 2 * duration }),
-                  ),
-                  cost: fc.integer({ min: 1, max: points }),
-                  op: fc.constantFrom('consume', 'consume', 'consume', 'peek'),
-                }),
-                { minLength: 1, maxLength: 40 },
-              ),
-            }),
-          ),
-        async ({ points, duration, steps }) => {
-          const k = keys();
-          const model = new SlidingLogModel(points, duration);
-          let now = 1_000_000;
-          for (const step of steps) {
-            now += step.dt;
-            const want = step.op === 'peek' ? model.peek(now) : model.consume(now, step.cost);
-            // The log's PEXPIRE runs on Redis's real clock while this test drives a simulated one, so each
-            // step reads the TTL the script set (it must equal `reset`) and then removes it in the same MULTI.
-            const cost = step.op === 'peek' ? 0 : step.cost;
-            const [[, got], [, ttl]] = (await (
-              redis.multi() as unknown as Record<
-                string,
-                (...a: unknown[]) => {
-                  pttl(k: string): {
-                    persist(k: string): { exec(): Promise<Array<[Error | null, unknown]>> };
-                  };
-                }
-              >
-            )
-              [consumeSlidingWindowScript.name](
-                k[0],
-                k[1],
-                step.op,
-                points,
-                duration,
-                cost,
-                0,
-                `n${++n}`,
-                now,
-              )
-              .pttl(k[0])
-              .persist(k[0])
-              .exec()) as [[null, Reply], [null, number]];
-            expect({ step, now, got }).toEqual({
-              step,
-              now,
-              got: [want.allowed ? 1 : 0, want.remaining, want.retryAfter, want.reset],
-            });
-            if (step.op !== 'peek') {
-              // A millisecond of Redis's clock may pass inside the MULTI.
-              const ttlOk = want.reset > 0 ? ttl <= want.reset && ttl >= want.reset - 2 : ttl === -2;
-              expect({ step, reset: want.reset, ttl, ttlOk }).toMatchObject({ ttlOk: true });
-            }
+      fc.asyncProperty(slidingWindowRuns, async ({ points, duration, steps }) => {
+        const k = keys();
+        const model = new SlidingLogModel(points, duration);
+        let now = 1_000_000;
+        for (const step of steps) {
+          now += step.dt;
+          const want = step.op === 'peek' ? model.peek(now) : model.consume(now, step.cost);
+          // The log's PEXPIRE runs on Redis's real clock while this test drives a simulated one, so each
+          // step reads the TTL the script set (it must equal `reset`) and then removes it in the same MULTI.
+          const cost = step.op === 'peek' ? 0 : step.cost;
+          const [[, got], [, ttl]] = (await (
+            redis.multi() as unknown as Record<
+              string,
+              (...a: unknown[]) => {
+                pttl(k: string): {
+                  persist(k: string): { exec(): Promise<Array<[Error | null, unknown]>> };
+                };
+              }
+            >
+          )
+            [consumeSlidingWindowScript.name](k[0], k[1], step.op, points, duration, cost, 0, `n${++n}`, now)
+            .pttl(k[0])
+            .persist(k[0])
+            .exec()) as [[null, Reply], [null, number]];
+          expect({ step, now, got }).toEqual({
+            step,
+            now,
+            got: [want.allowed ? 1 : 0, want.remaining, want.retryAfter, want.reset],
+          });
+          if (step.op !== 'peek') {
+            // A millisecond of Redis's clock may pass inside the MULTI.
+            const ttlOk = want.reset > 0 ? ttl <= want.reset && ttl >= want.reset - 2 : ttl === -2;
+            expect({ step, reset: want.reset, ttl, ttlOk }).toMatchObject({ ttlOk: true });
           }
-        },
-      ),
+        }
+      }),
       { numRuns: 150 },
     );
   });
@@ -211,7 +184,6 @@ describe('consume-token-bucket', () => {
   ) => tb(k[0], k[1], op, points, duration, cost, block, now);
 
   it('returns {-1, n} for each invalid argument', async () => {
-    const k = keys();
     const valid = ['consume', 3, 1_000, 1, 0, 5];
     const bad: Array<[number, unknown]> = [
       [1, 'take'],
@@ -222,15 +194,7 @@ describe('consume-token-bucket', () => {
       [5, 'x'],
       [6, 'later'],
     ];
-    for (const [index, value] of bad) {
-      const args: unknown[] = [...valid];
-      args[index - 1] = value;
-      expect([index, await tb(k[0], k[1], ...(args as Array<string | number>))]).toEqual([
-        index,
-        [-1, index],
-      ]);
-    }
-    expect(await redis.exists(k[0], k[1])).toBe(0);
+    await expectEachRefused(tb, valid, bad);
   });
 
   // Durations are powers of two so the refill rate is exact in binary floating point.

@@ -1,3 +1,5 @@
+import fc from 'fast-check';
+
 /**
  * The reference a sliding-window limiter is checked against: every admitted request is kept forever with its
  * time and cost, and a request at `now` is admitted iff the costs admitted in (now - duration, now] plus its
@@ -48,3 +50,37 @@ export class SlidingLogModel {
     };
   }
 }
+
+/** One step of a limiter run: advance the clock by `dt`, then consume `cost` (or peek). */
+export interface LimiterStep {
+  dt: number;
+  cost: number;
+  op: 'consume' | 'peek';
+}
+
+/**
+ * Runs to check a sliding-window limiter against `SlidingLogModel`: small limits, and clock steps that hit
+ * the window edges (exactly `duration` later, one ms before), where off-by-ones hide. Three consumes per peek.
+ */
+export const slidingWindowRuns = fc
+  .record({ points: fc.integer({ min: 1, max: 8 }), duration: fc.integer({ min: 1, max: 5_000 }) })
+  .chain(({ points, duration }) =>
+    fc.record({
+      points: fc.constant(points),
+      duration: fc.constant(duration),
+      steps: fc.array(
+        fc.record<LimiterStep>({
+          dt: fc.oneof(
+            fc.constant(0),
+            fc.constant(1),
+            fc.constant(duration),
+            fc.constant(duration - 1),
+            fc.integer({ min: 0, max: 2 * duration }),
+          ),
+          cost: fc.integer({ min: 1, max: points }),
+          op: fc.constantFrom('consume', 'consume', 'consume', 'peek'),
+        }),
+        { minLength: 1, maxLength: 40 },
+      ),
+    }),
+  );
