@@ -129,6 +129,8 @@ export class ManagedRedisClient {
   };
   /** Failed health checks in a row while the command connection was open (see `reopenIfStuck`). */
   private stuckChecks = 0;
+  /** `bytesRead` of the command connection's socket at the last health check. */
+  private stuckBytesRead = -1;
   private state: RedisConnectionState = 'connecting';
   private status: 'up' | 'degraded' = 'degraded';
   private lastConnectionError: string | null = null;
@@ -648,13 +650,19 @@ export class ManagedRedisClient {
   /**
    * ioredis reconnects when the socket closes (or its handshake times out), not when a ready socket stays
    * open and answers nothing: half-open TCP after the host or a failover went away, a black hole. After
-   * `healthCheck.reconnectAfter` failed checks in a row while the connection is ready, drop it and open a
-   * new one (commands in flight fail at once, as they would at their timeout).
+   * `healthCheck.reconnectAfter` failed checks in a row while the connection is ready and its socket read
+   * not one byte, drop it and open a new one (commands in flight fail at once, as they would at their
+   * timeout).
    */
   private reopenIfStuck(passed: boolean): void {
     const limit = this.config.healthCheck.reconnectAfter;
     const conn = this.command;
-    if (passed || conn.status !== 'ready' || limit <= 0 || this.isCluster || this.closing) {
+    // Bytes that arrived since the last check prove the socket alive, only slow: a PING that "timed out"
+    // because the event loop was blocked (a long synchronous boot) has its PONG read right after.
+    const read = (conn as { stream?: { bytesRead?: number } }).stream?.bytesRead ?? 0;
+    const silent = read === this.stuckBytesRead;
+    this.stuckBytesRead = read;
+    if (passed || !silent || conn.status !== 'ready' || limit <= 0 || this.isCluster || this.closing) {
       this.stuckChecks = 0;
       return;
     }

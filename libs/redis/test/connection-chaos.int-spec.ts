@@ -302,6 +302,36 @@ describe('stuck connection', () => {
     await proxy.stop();
     await server.stop();
   }, 30_000);
+
+  it('does not reopen a connection whose PINGs only look late because the event loop was blocked', async () => {
+    const server = await RedisServer.start();
+    const { module, manager } = await bootRedisModule({
+      url: server.url(),
+      commandTimeout: 200,
+      breaker: { enabled: false },
+      healthCheck: { interval: 50, timeout: 30, reconnectAfter: 2 },
+    });
+    const client = manager.get();
+    expect(await client.waitUntilReady(5_000)).toBe(true);
+    // Block the loop for longer than the PING timeout, again and again (a long synchronous boot does this):
+    // each check's timer fires before its PONG is read, so the checks fail, but the socket keeps reading.
+    const deadline = Date.now() + 3_000;
+    for (let round = 0; round < 30 && Date.now() < deadline; round++) {
+      const until = Date.now() + 120;
+      while (Date.now() < until) {
+        // busy: nothing else runs
+      }
+      await new Promise((r) => setImmediate(r));
+      if (client.getHealth().consecutiveFailures >= 6) break;
+    }
+    expect(client.getHealth().consecutiveFailures).toBeGreaterThanOrEqual(3);
+    expect(client.stats().counters.stuckReconnects).toBe(0);
+    expect(client.getConnectionState()).toBe('ready');
+    expect(await client.command.ping()).toBe('PONG');
+
+    await module.close();
+    await server.stop();
+  }, 30_000);
 });
 
 describe('timed-out write not replayed', () => {
