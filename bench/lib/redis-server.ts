@@ -3,9 +3,11 @@ import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { HOST, freePort } from '../../test/harness/ports';
 
-/** Benchmarks only ever bind and connect to loopback. */
-export const HOST = '127.0.0.1';
+// Benchmarks only ever bind and connect to loopback (HOST); ports come from the test harness's allocator,
+// which never hands out the same port twice in one process.
+export { HOST, freePort };
 
 const START_TIMEOUT_MS = 5_000;
 const STOP_TIMEOUT_MS = 3_000;
@@ -17,19 +19,6 @@ export interface BenchRedis {
   readonly url: string;
   /** SIGTERM, then SIGKILL after 3 s; removes the temp dir. Safe to call twice. */
   stop(): Promise<void>;
-}
-
-/** A TCP port on 127.0.0.1 that was free a moment ago (bind port 0, read it, close). */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.unref();
-    srv.once('error', reject);
-    srv.listen({ port: 0, host: HOST, exclusive: true }, () => {
-      const { port } = srv.address() as net.AddressInfo;
-      srv.close(() => resolve(port));
-    });
-  });
 }
 
 const live = new Set<ChildProcess>();
