@@ -670,8 +670,8 @@ export class ManagedRedisClient {
     this.stuckChecks = 0;
     this.counters.stuckReconnects++;
     this.logger.warn(
-      `${this.url} answered none of the last ${limit} health checks while the connection was open ` +
-        `(${conn.status}); reopening it`,
+      `${this.url} answered none of the last ${limit} health checks and sent no byte while the connection ` +
+        `was ready; reopening it`,
     );
     conn.disconnect(true);
   }

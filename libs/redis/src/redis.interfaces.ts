@@ -49,8 +49,8 @@ export interface RedisHealthCheckOptions {
   /** Checks kept for the success/failure rates. @default 20 */
   sampleSize?: number;
   /**
-   * Failed checks in a row, while the connection is ready, after which the command connection is dropped
-   * and reopened. ioredis notices a closed socket (and a handshake that times out), not a ready one that
+   * Failed checks in a row, while the connection is ready and its socket reads nothing, after which the
+   * command connection is dropped and reopened. ioredis notices a closed socket (and a handshake that times out), not a ready one that
    * stays open and answers nothing (half-open TCP after a host or failover loss, a black hole).
    * Standalone and Sentinel; Cluster manages its node connections itself. 0 disables. @default 3
    */
