@@ -163,6 +163,7 @@ describe('boot without Redis', () => {
     const client = manager.get();
     expect(client.getHealth()).toMatchObject({ status: 'degraded' });
     expect(client.getConnectionState()).not.toBe('ready');
+    const healthEvents = record(client, manager.events, 'health');
 
     const attempt = await timed(client.command.get('k'));
     expect(attempt.error).toBeInstanceOf(RedisUnavailableError);
@@ -171,6 +172,14 @@ describe('boot without Redis', () => {
     const server = await RedisServer.start({ port });
     const upgradedIn = await waitFor(() => client.getHealth().status === 'up', 5_000, 'health up');
     expect(upgradedIn).toBeLessThanOrEqual(5_000);
+    // Up only once a PING has passed on the new connection, so readiness always comes with a latency.
+    const up = healthEvents.filter((e) => e.health.status === 'up');
+    expect(up).toHaveLength(1);
+    expect(up[0].health).toMatchObject({
+      state: 'ready',
+      latencyMs: expect.any(Number),
+      consecutiveSuccesses: 1,
+    });
     expect(await client.command.set('k', 'v')).toBe('OK');
     expect(unhandled).toEqual([]);
     await module.close();
