@@ -1,5 +1,6 @@
 import { Inject, Module, type DynamicModule, type OnModuleInit } from '@nestjs/common';
 import { ApplicationConfig } from '@nestjs/core';
+import { REDWING_METRICS } from '@redwing/redis';
 import { collectDefaultMetrics } from 'prom-client';
 import { createMetricsController } from './metrics.controller';
 import { resolveMetricsConfig, type ResolvedMetricsConfig } from './metrics.config';
@@ -42,6 +43,7 @@ import { TracingService } from './tracing.service';
       inject: [METRICS_MODULE_OPTIONS],
     },
     MetricsService,
+    { provide: REDWING_METRICS, useExisting: MetricsService },
     TracingService,
     SentryReporter,
     SeriesService,
@@ -49,7 +51,7 @@ import { TracingService } from './tracing.service';
     HttpObserver,
     ObservabilityInterceptor,
   ],
-  exports: [MetricsService, TracingService, SeriesService, RedisMetrics],
+  exports: [MetricsService, REDWING_METRICS, TracingService, SeriesService, RedisMetrics],
 })
 export class MetricsModule extends ConfigurableMetricsModule implements OnModuleInit {
   constructor(

@@ -36,6 +36,38 @@ export {
   RedisCommandTimeoutError,
   RedisConfigError,
   RedisPoolTimeoutError,
+  RedisConnectionLostError,
+  RedisScriptError,
+  isRedisUnavailable,
+  describeRedisError,
   type RedisUnavailableReason,
 } from './redis.errors';
+export {
+  OptionChecker,
+  layerOptions,
+  closestName,
+  describeValue,
+  quoteValue,
+  type ConfigErrorFactory,
+  type NumberRange,
+  type EnvOption,
+  type OptionBag,
+} from './config-kit';
+export {
+  defineScripts,
+  luaScript,
+  type LuaScript,
+  type ScriptArg,
+  type ScriptCaller,
+  type ScriptCallers,
+} from './redis-scripts';
+export {
+  REDWING_METRICS,
+  type MetricsRegistry,
+  type MetricDefinition,
+  type MetricLabels,
+  type CounterMetric,
+  type GaugeMetric,
+  type HistogramMetric,
+} from './metrics-registry';
 export type * from './redis.interfaces';
