@@ -1,0 +1,117 @@
+// RELIABILITY.md "Pub/sub" rows at the library level, against real Redis: gap recovery with the subscriber
+// connection cut while 1,000 sequenced events publish (1,000/1,000 in order, 0 duplicates), re-subscribe
+// after a Redis restart with local delivery during the outage, and the bounded offline buffer.
+import type { PubSubMessage, PubSubState } from '@redwing/pubsub';
+import { FaultProxy, RedisServer, stopAll } from '../../../test/harness';
+import { boot, collector, range, sleep, waitFor, type Instance } from './helpers';
+
+afterAll(() => stopAll());
+
+describe('PubSubService reliability', () => {
+  let server: RedisServer;
+  const instances: Instance[] = [];
+
+  beforeAll(async () => {
+    server = await RedisServer.start({ appendonly: true, appendfsync: 'always' });
+  });
+
+  afterAll(async () => {
+    for (const i of instances) await i.module.close();
+    await server?.stop();
+  });
+
+  it('gap recovery: subscriber cut off while 1,000 events publish gets 1,000/1,000 in order, 0 duplicates', async () => {
+    const proxy = await FaultProxy.start({ host: '127.0.0.1', port: server.port });
+    const publisher = await boot({ url: server.url() }, { retention: { maxEvents: 5_000, maxAge: 600_000 } });
+    const reader = await boot({ url: `redis://127.0.0.1:${proxy.port}` });
+    instances.push(publisher, reader);
+    const states: PubSubState[] = [];
+    reader.pubsub.onStateChange((s) => states.push(s));
+    const c = collector();
+    const sub = reader.pubsub.subscribeFrom('board:gap', undefined, c.handler);
+    await sub.ready;
+    await publisher.pubsub.publishEvent('board:gap', { type: 'seq', data: { n: 0 } });
+    await waitFor('event 0', 5_000, () => c.numbers().length === 1);
+
+    proxy.setMode('reset'); // every connection of the reader, the subscriber included, is cut and refused
+    await waitFor('the reader to notice', 5_000, () => reader.pubsub.getState() === 'degraded');
+    for (const n of range(1_000))
+      await publisher.pubsub.publishEvent('board:gap', { type: 'seq', data: { n } });
+    await sleep(300);
+    expect(c.numbers()).toEqual([0]);
+    proxy.setMode('pass');
+
+    await waitFor('1,000 events after the reconnect', 15_000, () => c.numbers().length === 1_001);
+    await sleep(200);
+    expect(c.numbers()).toEqual([0, ...range(1_000)]);
+    expect(c.resyncs()).toEqual([]);
+    const ids = c.deliveries.map((d) => (d.kind === 'event' ? d.event.id : ''));
+    expect(new Set(ids).size).toBe(1_001);
+    expect(states.slice(states.indexOf('degraded'))).toEqual(['degraded', 'up']);
+    expect(reader.pubsub.stats().subscriberReconnects).toBeGreaterThanOrEqual(1);
+
+    // Live delivery continues after the catch-up.
+    await publisher.pubsub.publishEvent('board:gap', { type: 'seq', data: { n: 1_001 } });
+    await waitFor('a live event after the catch-up', 5_000, () => c.numbers().length === 1_002);
+    await sub.unsubscribe();
+    await proxy.stop();
+  }, 60_000);
+
+  it('Redis restart: local delivery continues, resumable publishes wait and are written in order, subscribers re-subscribe', async () => {
+    const a = await boot({ url: server.url() }, { offlineBuffer: { maxEvents: 10, retryInterval: 100 } });
+    const b = await boot({ url: server.url() });
+    instances.push(a, b);
+    const localA: PubSubMessage[] = [];
+    const remoteB: PubSubMessage[] = [];
+    a.pubsub.subscribe('chat:1', (m) => localA.push(m));
+    const subB = b.pubsub.subscribe('chat:1', (m) => remoteB.push(m));
+    const c = collector();
+    const resumable = b.pubsub.subscribeFrom('board:restart', undefined, c.handler);
+    await Promise.all([subB.ready, resumable.ready]);
+    await a.pubsub.publishEvent('board:restart', { type: 'seq', data: { n: 0 } });
+    await waitFor('event 0', 5_000, () => c.numbers().length === 1);
+
+    await server.kill();
+    await waitFor(
+      'both degraded',
+      5_000,
+      () => a.pubsub.getState() === 'degraded' && b.pubsub.getState() === 'degraded',
+    );
+    // Ephemeral: this instance's handlers still get it; Redis did not.
+    expect(await a.pubsub.publish('chat:1', { during: 'outage' })).toBe(false);
+    await waitFor('local delivery during the outage', 2_000, () => localA.length === 1);
+    // Resumable: 15 into a buffer of 10 → the oldest 5 dropped and counted.
+    for (const n of range(15)) {
+      expect(await a.pubsub.publishEvent('board:restart', { type: 'seq', data: { n } })).toEqual({
+        status: 'buffered',
+        id: null,
+      });
+    }
+    expect(a.pubsub.stats()).toMatchObject({ buffered: 10, dropped: { 'offline-buffer-full': 5 } });
+
+    await server.restart();
+    await waitFor(
+      'both up again',
+      10_000,
+      () => a.pubsub.getState() === 'up' && b.pubsub.getState() === 'up',
+    );
+    await waitFor('the buffered events at B', 10_000, () => c.numbers().length === 11);
+    expect(c.numbers()).toEqual([0, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15]);
+    expect(a.pubsub.stats().buffered).toBe(0);
+
+    // Re-subscribed without user code: an ephemeral message after the restart reaches B.
+    await a.pubsub.publish('chat:1', { after: 'restart' });
+    await waitFor('B to receive after the restart', 5_000, () => remoteB.length === 1);
+    expect(remoteB[0].data).toEqual({ after: 'restart' });
+    expect(b.pubsub.stats().subscriberReconnects).toBeGreaterThanOrEqual(1);
+  }, 60_000);
+
+  it('closes its connections on shutdown', async () => {
+    const i = await boot({ url: server.url() });
+    const sub = i.pubsub.subscribeFrom('board:bye', undefined, () => undefined);
+    await sub.ready;
+    const conn = i.manager.get().subscriber();
+    await i.module.close();
+    expect(conn.status).toBe('end');
+  });
+});
