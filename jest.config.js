@@ -1,28 +1,16 @@
 // Jest 30 can require() ESM natively only on Node >= 24.9. On Node 20 the ESM-only
 // @nestjs/* packages are down-compiled to CommonJS by @swc/jest (transformIgnorePatterns).
 // The same swc config compiles our TS with legacy decorators + emitDecoratorMetadata
-// (needed for constructor injection by type). See docs/decisions.md.
-const ts = require('typescript');
-
-const swc = {
-  jsc: {
-    parser: { syntax: 'typescript', decorators: true },
-    transform: { legacyDecorator: true, decoratorMetadata: true },
-    target: 'es2022',
-    keepClassNames: true,
-  },
-  module: { type: 'commonjs' },
-  sourceMaps: 'inline',
-};
+// (needed for constructor injection by type). See docs/decisions.md. The options live in
+// test/swc-options.js, shared with bench/register.js (bench scenarios and test child processes).
+const { swcOptions: swc, tsconfigPaths } = require('./test/swc-options');
 
 // tsconfig "paths" (@redwing/<lib>) -> moduleNameMapper, so jest follows the same aliases.
-const { config: tsconfig } = ts.readConfigFile('./tsconfig.json', ts.sys.readFile);
 const esc = (s) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 const moduleNameMapper = {};
-for (const [alias, [target]] of Object.entries(tsconfig.compilerOptions.paths ?? {})) {
-  const to = '<rootDir>/' + target.replace(/^\.\//, '');
-  if (alias.endsWith('/*')) moduleNameMapper[`^${esc(alias.slice(0, -2))}/(.*)$`] = to.replace(/\*$/, '$1');
-  else moduleNameMapper[`^${esc(alias)}$`] = to;
+for (const { alias, wildcard, target } of tsconfigPaths()) {
+  if (wildcard) moduleNameMapper[`^${esc(alias.slice(0, -1))}/(.*)$`] = `${target}/$1`;
+  else moduleNameMapper[`^${esc(alias)}$`] = target;
 }
 
 /** @type {import('jest').Config} */

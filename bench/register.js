@@ -1,9 +1,10 @@
-// Require hook that lets plain `node` run the TypeScript bench scenarios without a build step:
+// Require hook that lets plain `node` run the TypeScript bench scenarios — and the child processes tests
+// fork (stampede workers, child apps, drivers; they set REDWING_BENCH_LIBS=src) — without a build step:
 //   node --require ./bench/register.js bench/redis-client.bench.ts
 //
-// - `.ts` files are compiled on load with the installed @swc/core (`transformSync`), using the same
-//   options as jest.config.js: CommonJS, legacy decorators + emitDecoratorMetadata (Nest injection by type).
-//   No type checking; that is `npm run typecheck`'s job.
+// - `.ts` files are compiled on load with the installed @swc/core (`transformSync`), using the options of
+//   test/swc-options.js, which jest.config.js uses too: CommonJS, legacy decorators + emitDecoratorMetadata
+//   (Nest injection by type). No type checking; that is `npm run typecheck`'s job.
 // - `@redwing/<lib>` imports load what ships: libs/<lib>/dist, the tsc build (`npm run build:libs`, which
 //   scripts/bench.js runs first), through the workspace symlink node_modules/@redwing/<lib>. This matters:
 //   swc's CommonJS output turns every cross-module access (e.g. `Admission.Rejected`) into a getter call,
@@ -18,42 +19,20 @@ const fs = require('node:fs');
 const Module = require('node:module');
 const path = require('node:path');
 const { transformSync } = require('@swc/core');
-const ts = require('typescript');
+const { ROOT, swcOptions, tsconfigPaths } = require('../test/swc-options');
 
-const ROOT = path.resolve(__dirname, '..');
-
-const SWC_OPTIONS = {
-  jsc: {
-    parser: { syntax: 'typescript', decorators: true },
-    transform: { legacyDecorator: true, decoratorMetadata: true },
-    target: 'es2022',
-    keepClassNames: true,
-  },
-  module: { type: 'commonjs' },
-  sourceMaps: 'inline',
-  swcrc: false,
-  configFile: false,
-};
+const SWC_OPTIONS = { ...swcOptions, swcrc: false, configFile: false };
 
 const MODE = process.env.REDWING_BENCH_LIBS === 'src' ? 'src' : 'dist';
 
-// tsconfig "paths" -> [{ wildcard, key, target }] resolved against the repo root (src mode only).
-const { config: tsconfig } = ts.readConfigFile(path.join(ROOT, 'tsconfig.json'), ts.sys.readFile);
-const paths = MODE === 'src' ? (tsconfig.compilerOptions.paths ?? {}) : {};
-const aliases = Object.entries(paths).map(([alias, [target]]) => {
-  const wildcard = alias.endsWith('/*');
-  return {
-    wildcard,
-    key: wildcard ? alias.slice(0, -1) : alias, // '@redwing/redis/' or '@redwing/redis'
-    target: path.resolve(ROOT, wildcard ? target.slice(0, -1) : target),
-  };
-});
+// tsconfig "paths" resolved against the repo root (src mode only).
+const aliases = MODE === 'src' ? tsconfigPaths() : [];
 
 const originalResolve = Module._resolveFilename;
 Module._resolveFilename = function (request, parent, isMain, options) {
   for (const a of aliases) {
-    if (a.wildcard ? request.startsWith(a.key) : request === a.key) {
-      const mapped = a.wildcard ? a.target + request.slice(a.key.length) : a.target;
+    if (a.wildcard ? request.startsWith(a.alias) : request === a.alias) {
+      const mapped = a.wildcard ? path.join(a.target, request.slice(a.alias.length)) : a.target;
       return originalResolve.call(this, mapped, parent, isMain, options);
     }
   }

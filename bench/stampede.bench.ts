@@ -11,7 +11,7 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import * as path from 'node:path';
 import { benchSettings, median, startRedis, type BenchRedis } from './lib';
-import type { StampedeRun } from './cache/stampede-worker';
+import type { StampedeReply, StampedeRun } from './cache/stampede-worker';
 
 const SCENARIO = 'stampede';
 const CONCURRENCY = 1_000;
@@ -25,13 +25,7 @@ const GOALS: Record<string, number | undefined> = {
   'ours@4': 4,
 };
 
-interface Reply {
-  run: string;
-  calls: number;
-  served: number;
-  ms: number;
-  error?: string;
-}
+type Reply = StampedeReply;
 
 async function startWorkers(redis: BenchRedis, n: number): Promise<ChildProcess[]> {
   const workers: ChildProcess[] = [];
@@ -39,7 +33,7 @@ async function startWorkers(redis: BenchRedis, n: number): Promise<ChildProcess[
     Array.from({ length: n }, () => {
       const child = fork(path.join(__dirname, 'cache', 'stampede-worker.ts'), [], {
         execArgv: ['--require', path.join(__dirname, 'register.js')],
-        env: { ...process.env, BENCH_REDIS_URL: redis.url },
+        env: { ...process.env, STAMPEDE_REDIS_URL: redis.url, STAMPEDE_PEER: '1' },
         stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
       });
       workers.push(child);

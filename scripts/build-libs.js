@@ -15,7 +15,11 @@
 //   - include src/**, exclude specs (*.spec.ts, *-spec.ts) and test/;
 //   - sourceMap + inlineSources: the tarball ships dist/ only, so the maps carry the TS sources themselves;
 //   - incremental off (no tsbuildinfo inside dist), types: node only (no jest globals in a lib);
-//   - paths: "@redwing/<other>" -> libs/<other>/dist/index.d.ts, the *built declarations* of the other lib.
+//   - paths: "@redwing/<other>" -> libs/<other>/dist/index.d.ts, the *built declarations* of the other lib;
+//     the root tsconfig's other aliases (e.g. `redlock-types`, the types of redlock used by the lock lib,
+//     see types/redlock.d.ts) are kept, re-rooted to the generated config;
+//   - stripInternal: members and declarations marked `@internal` do not ship in the .d.ts (the public API
+//     is what api/<lib>.api.md lists; see scripts/api-report.js).
 //
 // Why that `paths` choice: TypeScript never rewrites module specifiers, so `import … from '@redwing/redis'`
 // stays a package import in the emitted JS whatever `paths` says; `paths` only decides which types the
@@ -86,6 +90,10 @@ function writeBuildConfig(lib, allLibs, outDir) {
   fs.mkdirSync(GEN_DIR, { recursive: true });
   const r = (p) => path.relative(GEN_DIR, p).split(path.sep).join('/');
   const paths = {};
+  const { compilerOptions = {} } = JSON.parse(fs.readFileSync(path.join(ROOT, 'tsconfig.json'), 'utf8'));
+  for (const [alias, targets] of Object.entries(compilerOptions.paths ?? {})) {
+    if (!alias.startsWith(SCOPE)) paths[alias] = targets.map((t) => r(path.join(ROOT, t)));
+  }
   for (const other of allLibs) {
     if (other.name === lib.name) continue;
     paths[other.pkgName] = [r(path.join(other.dir, 'dist', 'index.d.ts'))];
@@ -98,6 +106,7 @@ function writeBuildConfig(lib, allLibs, outDir) {
       outDir: r(outDir),
       declaration: true,
       declarationMap: false,
+      stripInternal: true,
       sourceMap: true,
       inlineSources: true,
       incremental: false,

@@ -2,9 +2,13 @@
 // `npm start`: build the gateway, make sure it has a Redis (or say loudly that it has none), run it.
 //
 //   1. build the libs, then `nest build gateway` (skipped with SKIP_BUILD=1, e.g. by tests that reuse a build).
-//   2. REDIS_URL unset -> redis://127.0.0.1:6379. If nothing answers a raw `PING` there within 500 ms and the
-//      URL points at this machine, start a throwaway `redis-server` (no persistence, loopback only, temp dir)
-//      on a free port when one is on PATH; otherwise the gateway starts degraded on its in-memory fallbacks.
+//   2. REDIS_URL unset -> redis://127.0.0.1:6379. If nothing answers a raw `PING` there within 500 ms, start a
+//      throwaway `redis-server` (no persistence, loopback only, temp dir) on a free port when one is on PATH;
+//      otherwise the gateway starts degraded on its in-memory fallbacks.
+//      REDIS_URL set -> that Redis, always: a user who named a Redis gets it, even when it does not answer yet
+//      (the gateway starts degraded, with the loud warning, and upgrades by itself once it answers). No
+//      throwaway server ever replaces a Redis that was asked for by name.
+//      (START_DEFAULT_REDIS_URL overrides the default URL; the tests use it to stay off the shared 6379.)
 //   3. Run dist/apps/gateway/apps/gateway/src/main with that environment, forward SIGINT/SIGTERM/SIGHUP,
 //      kill the throwaway redis-server (by PID) once the gateway has exited, and exit as the gateway did.
 //
@@ -253,7 +257,8 @@ async function resolveRedis() {
     say('using the Sentinel/Cluster topology from REDIS_SENTINELS / REDIS_CLUSTER_NODES');
     return { env: {} };
   }
-  const url = process.env.REDIS_URL || DEFAULT_REDIS_URL;
+  const explicit = Boolean(process.env.REDIS_URL);
+  const url = process.env.REDIS_URL || process.env.START_DEFAULT_REDIS_URL || DEFAULT_REDIS_URL;
   const configured = { env: { REDIS_URL: url } };
   let target;
   try {
@@ -273,6 +278,14 @@ async function resolveRedis() {
     say(`using Redis at ${redact(url)}`);
     return configured;
   }
+  if (explicit) {
+    // The user named this Redis: connect to it (degraded until it answers), never to a stand-in.
+    warnDegraded(
+      url,
+      'REDIS_URL names this Redis, so the gateway waits for it; no throwaway redis-server replaces it.',
+    );
+    return configured;
+  }
   if (!isLoopback(host)) {
     warnDegraded(url, 'It is not on this machine, so no throwaway redis-server replaces it.');
     return configured;
@@ -287,7 +300,7 @@ async function resolveRedis() {
     warnDegraded(url, 'Starting a throwaway redis-server failed (see above).');
     return configured;
   }
-  say(`nothing answered at ${redact(url)}, so a throwaway redis-server was started`);
+  say(`REDIS_URL is unset and nothing answered at ${redact(url)}, so a throwaway redis-server was started`);
   say(
     `  throwaway redis-server pid ${redis.process.pid} at ${redis.url} (no persistence; stopped with the gateway)`,
   );

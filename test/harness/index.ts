@@ -4,6 +4,9 @@
  * proxy. Call stopAll() in afterAll(); a process-exit hook and a watchdog process SIGKILL any
  * child that is still running if the test process dies.
  *
+ * The one test kit of the repo: `sleep`, `waitFor` (poll a probe), `fastRedisOptions()` (short timeouts,
+ * no env) and `CapturingLogger` live here; lib tests import them from here instead of keeping copies.
+ *
  * @example
  *   const redis = await RedisServer.start({ appendonly: true });
  *   const proxy = await FaultProxy.start(redis);
@@ -11,7 +14,9 @@
  *   proxy.setMode('blackhole');
  *   afterAll(() => stopAll());
  */
+export { type CapturedLine, CapturingLogger } from './capturing-logger';
 export { FaultProxy, type ProxyMode } from './fault-proxy';
+export { fastRedisOptions } from './fast-redis';
 export { freePort, HOST } from './ports';
 export { isProcessAlive, startedPids, stopAll } from './process-registry';
 export { RedisCluster, type RedisClusterOptions } from './redis-cluster';
@@ -19,3 +24,4 @@ export { RedisSentinel, type RedisSentinelOptions } from './redis-sentinel';
 export { PortInUseError, RedisServer, type RedisServerOptions, type RedisServerTls } from './redis-server';
 export { RespError, type RespValue } from './resp';
 export { type TlsMaterial, tlsMaterial } from './tls-material';
+export { settlesWithin, sleep, waitFor, withTimeout } from './wait';

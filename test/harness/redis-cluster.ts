@@ -259,6 +259,7 @@ export class RedisCluster {
         return sigs.every((s) => s === sigs[0]);
       },
       {
+        intervalMs: 100,
         details: () => `last slot maps:\n${last}\nnode dirs: ${this.nodes.map((n) => n.dir).join(' ')}`,
       },
     );

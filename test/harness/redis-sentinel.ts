@@ -184,7 +184,7 @@ export class RedisSentinel {
         }
         return true;
       },
-      { details: () => this.sentinels.map((s) => s.logTail(5)).join('\n') },
+      { intervalMs: 100, details: () => this.sentinels.map((s) => s.logTail(5)).join('\n') },
     );
   }
 }

@@ -4,9 +4,14 @@ export function sleep(ms: number): Promise<void> {
 }
 
 /**
- * Polls `probe` every `intervalMs` until it returns a value other than undefined/false, or
- * until `timeoutMs` has passed. A probe that throws counts as "not yet"; its last error and
- * `details()` (e.g. a log tail) are included in the timeout error.
+ * Polls `probe` every `intervalMs` (default 20 ms) until it returns a value other than undefined/false,
+ * and resolves to that value; rejects once `timeoutMs` has passed. A probe that throws counts as "not
+ * yet"; its last error and `details()` (e.g. a log tail) are included in the timeout error. The one
+ * polling helper of the repo's tests: libs and the gateway import it from `test/harness`.
+ *
+ * @example
+ *   await waitFor('health up', 5_000, () => client.getHealth().status === 'up');
+ *   const span = await waitFor('the server span', 3_000, () => store.all().find(isServer));
  */
 export async function waitFor<T>(
   what: string,
@@ -24,7 +29,7 @@ export async function waitFor<T>(
       lastError = err;
     }
     if (Date.now() >= deadline) break;
-    await sleep(Math.min(opts.intervalMs ?? 100, Math.max(0, deadline - Date.now())));
+    await sleep(Math.min(opts.intervalMs ?? 20, Math.max(0, deadline - Date.now())));
   }
   const parts = [`Timed out after ${timeoutMs} ms waiting for ${what}`];
   if (lastError !== undefined) {

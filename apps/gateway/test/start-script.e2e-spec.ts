@@ -1,6 +1,9 @@
-// `npm start` (scripts/start.js) end to end: with no Redis where REDIS_URL points, it starts a throwaway
-// redis-server, the gateway becomes ready on it, and SIGTERM stops the gateway and then that redis-server.
-// Without redis-server on PATH it starts degraded and says so loudly. Reuses a build (SKIP_BUILD=1).
+// `npm start` (scripts/start.js) end to end: with REDIS_URL unset and no Redis at the default URL, it starts a
+// throwaway redis-server, the gateway becomes ready on it, and SIGTERM stops the gateway and then that
+// redis-server. Without redis-server on PATH it starts degraded and says so loudly. A REDIS_URL the user set is
+// honoured even when it does not answer: degraded, loud, no throwaway, and ready once that Redis starts.
+// The default URL is pointed at a closed port (START_DEFAULT_REDIS_URL), never at the shared 6379.
+// Reuses a build (SKIP_BUILD=1).
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -41,11 +44,20 @@ interface Started {
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 }
 
-function runStart(env: Record<string, string>): Started {
+/** Runs scripts/start.js with `env` on top of ours; a variable set to undefined is removed. */
+function runStart(env: Record<string, string | undefined>): Started {
   let output = '';
+  const merged: NodeJS.ProcessEnv = {
+    ...process.env,
+    SKIP_BUILD: '1',
+    LOG_LEVEL: 'warn',
+    REDIS_HEALTH_CHECK_INTERVAL: '200',
+    ...env,
+  };
+  for (const [key, value] of Object.entries(merged)) if (value === undefined) delete merged[key];
   const child = spawn(process.execPath, [join(ROOT, 'scripts/start.js')], {
     cwd: ROOT,
-    env: { ...process.env, SKIP_BUILD: '1', LOG_LEVEL: 'warn', REDIS_HEALTH_CHECK_INTERVAL: '200', ...env },
+    env: merged,
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   child.stdout!.on('data', (chunk) => (output += chunk));
@@ -99,9 +111,13 @@ describe('scripts/start.js', () => {
     await stopAll();
   });
 
-  it('starts a throwaway redis-server when nothing answers, and stops it after the gateway on SIGTERM', async () => {
+  it('starts a throwaway redis-server when REDIS_URL is unset and nothing answers, and stops it after the gateway on SIGTERM', async () => {
     const [port, closedPort] = [await freePort(), await freePort()];
-    const started = runStart({ PORT: String(port), REDIS_URL: `redis://127.0.0.1:${closedPort}` });
+    const started = runStart({
+      PORT: String(port),
+      REDIS_URL: undefined,
+      START_DEFAULT_REDIS_URL: `redis://127.0.0.1:${closedPort}`,
+    });
     running.push(started);
 
     const redisPid = await untilStarted(started, 'the throwaway redis-server', 10_000, () =>
@@ -138,7 +154,8 @@ describe('scripts/start.js', () => {
     try {
       const started = runStart({
         PORT: String(port),
-        REDIS_URL: `redis://127.0.0.1:${closedPort}`,
+        REDIS_URL: undefined,
+        START_DEFAULT_REDIS_URL: `redis://127.0.0.1:${closedPort}`,
         PATH: emptyDir,
       });
       running.push(started);
@@ -153,6 +170,29 @@ describe('scripts/start.js', () => {
       expect(await started.exited).toEqual({ code: null, signal: 'SIGINT' });
     } finally {
       rmSync(emptyDir, { recursive: true, force: true });
+    }
+  }, 40_000);
+
+  it('honours an explicit REDIS_URL that does not answer: degraded and loud, no throwaway, ready once it starts', async () => {
+    const [port, redisPort] = [await freePort(), await freePort()];
+    const started = runStart({ PORT: String(port), REDIS_URL: `redis://127.0.0.1:${redisPort}` });
+    running.push(started);
+    const degraded = await untilStarted(started, 'degraded readiness', 15_000, () => readiness(port));
+    expect(degraded.status).toBe('degraded');
+    expect(degraded.redis.default.url).toBe(`redis://127.0.0.1:${redisPort}`);
+    expect(started.output()).toMatch(/WARNING: NO REDIS\. THE GATEWAY STARTS DEGRADED/);
+    expect(started.output()).toContain('REDIS_URL names this Redis');
+    expect(started.output()).not.toContain('throwaway redis-server pid');
+
+    // The named Redis comes up on its port: the gateway upgrades by itself, on that Redis.
+    const redis = await RedisServer.start({ port: redisPort });
+    try {
+      const ready = await untilReady(started, port);
+      expect(ready.redis.default.url).toBe(`redis://127.0.0.1:${redisPort}`);
+      started.child.kill('SIGTERM');
+      expect(await started.exited).toEqual({ code: null, signal: 'SIGTERM' });
+    } finally {
+      await redis.stop();
     }
   }, 40_000);
 

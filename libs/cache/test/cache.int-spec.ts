@@ -89,7 +89,7 @@ describe.each(['standalone', 'cluster'] as const)('CacheService on %s', (kind) =
     await a.cache.set(key, 'v');
     expect(await b.cache.get(key)).toBe('v'); // now in B's L1
     expect(await a.cache.del(key)).toBe(1);
-    await waitFor(async () => (await b.cache.get(key)) === undefined, 2_000, 'B to drop its L1 copy');
+    await waitFor('B to drop its L1 copy', 2_000, async () => (await b.cache.get(key)) === undefined);
     expect(await raw.exists(redisKey(key))).toBe(0);
     expect(await a.cache.del([key, fresh('absent')])).toBe(0);
   });
@@ -100,7 +100,7 @@ describe.each(['standalone', 'cluster'] as const)('CacheService on %s', (kind) =
     expect(await b.cache.get(key)).toBe(1);
     expect(await b.cache.get(key)).toBe(1);
     await a.cache.set(key, 2);
-    await waitFor(async () => (await b.cache.get(key)) === 2, 2_000, 'B to see 2');
+    await waitFor('B to see 2', 2_000, async () => (await b.cache.get(key)) === 2);
   });
 
   it('mget/mset across hash slots: one call, per-entry TTL and tags, L1 then Redis', async () => {
@@ -139,9 +139,9 @@ describe.each(['standalone', 'cluster'] as const)('CacheService on %s', (kind) =
     expect(await b.cache.get(tagged[0])).toBe('a');
     expect(await b.cache.invalidateTags([tag])).toBe(2);
     await waitFor(
-      async () => (await a.cache.get(tagged[0])) === undefined,
-      2_000,
       'A to drop the tagged entry',
+      2_000,
+      async () => (await a.cache.get(tagged[0])) === undefined,
     );
     expect(await b.cache.get(tagged[0])).toBeUndefined();
     expect(await b.cache.get(tagged[1], { profile: 'nol1' })).toBeUndefined();
@@ -162,7 +162,7 @@ describe.each(['standalone', 'cluster'] as const)('CacheService on %s', (kind) =
     await a.cache.set(`${base}:1`, 'other profile', { profile: 'short' });
     expect(await b.cache.get(`${base}:1`)).toBe(1);
     expect(await b.cache.deleteByPrefix(`${base}:`)).toBe(2);
-    await waitFor(async () => (await a.cache.get(`${base}:1`)) === undefined, 2_000, 'A to drop the prefix');
+    await waitFor('A to drop the prefix', 2_000, async () => (await a.cache.get(`${base}:1`)) === undefined);
     expect(await b.cache.mget([`${base}:1`, `${base}:2`, `${base}x`, `other:${base}:1`])).toEqual([
       undefined,
       undefined,
@@ -217,9 +217,9 @@ describe.each(['standalone', 'cluster'] as const)('CacheService on %s', (kind) =
       { profile: 'locked' },
     );
     await waitFor(
-      async () => (await raw.exists(`redwing:cache:~lease:locked:${key}`)) === 1,
-      2_000,
       'the lease',
+      2_000,
+      async () => (await raw.exists(`redwing:cache:~lease:locked:${key}`)) === 1,
     );
     const waiterLoader = countingLoader('from B', 0);
     const waiting = b.cache.getOrSet(key, waiterLoader.load, { profile: 'locked' });
@@ -266,11 +266,11 @@ describe.each(['standalone', 'cluster'] as const)('CacheService on %s', (kind) =
       Array.from({ length: 20 }, () => a.cache.getOrSet(key, loader.load, { profile: 'swr' })),
     );
     expect(served.every((v) => v === 1)).toBe(true);
-    await waitFor(() => loader.calls() === 2, 2_000, 'the background refresh');
+    await waitFor('the background refresh', 2_000, () => loader.calls() === 2);
     await waitFor(
-      async () => (await a.cache.getOrSet(key, loader.load, { profile: 'swr' })) === 2,
-      2_000,
       'the refreshed value',
+      2_000,
+      async () => (await a.cache.getOrSet(key, loader.load, { profile: 'swr' })) === 2,
     );
     expect(loader.calls()).toBe(2);
     // B, reading from Redis, gets the refreshed value fresh.
@@ -302,7 +302,7 @@ describe.each(['standalone', 'cluster'] as const)('CacheService on %s', (kind) =
     await sleep(200); // 200 ms of the 400 ms TTL left: with beta 100 and a 25 ms load, nearly every read refreshes
     const served: number[] = [];
     for (let i = 0; i < 10; i++) served.push(await a.cache.getOrSet(key, loader.load, { profile: 'early' }));
-    await waitFor(() => loader.calls() >= 2, 2_000, 'an early refresh');
+    await waitFor('an early refresh', 2_000, () => loader.calls() >= 2);
     expect(served[0]).toBe(1); // the first read is still served from the fresh entry
     const stats = (await a.cache.stats({ redis: false })).profiles.early;
     expect(stats.misses).toBe(1);
@@ -408,9 +408,9 @@ describe.each(['standalone', 'cluster'] as const)('CacheService on %s', (kind) =
       expect(await raw.get(counter)).toBe('1');
       // The message went out as number 1: B, which had seen a higher number, notices the gap and flushes.
       await waitFor(
-        async () => (await b.cache.stats({ redis: false })).invalidation.flushes > flushesBefore,
-        2_000,
         'B to notice the gap and flush',
+        2_000,
+        async () => (await b.cache.stats({ redis: false })).invalidation.flushes > flushesBefore,
       );
       // Counting resumes from the reset value.
       expect(await publish()).toBe(2);

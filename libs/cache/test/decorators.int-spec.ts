@@ -25,7 +25,7 @@ import { Test } from '@nestjs/testing';
 import { RedisClientModule } from '@redwing/redis';
 import { CacheEvict, CacheInterceptor, CacheModule, CachePut, CacheService, Cacheable } from '@redwing/cache';
 import { RedisServer, stopAll } from '../../../test/harness';
-import { fastRedis, request, sleep, waitFor, type HttpResult } from './helpers';
+import { fastRedisOptions, request, sleep, waitFor, type HttpResult } from './helpers';
 
 afterAll(() => stopAll());
 
@@ -201,7 +201,7 @@ describe.each(['fastify', 'express'] as const)('decorators on %s', (adapter) => 
     server = await RedisServer.start();
     @Module({
       imports: [
-        RedisClientModule.forRoot({ ...fastRedis, url: server.url() }),
+        RedisClientModule.forRoot({ ...fastRedisOptions, url: server.url() }),
         CacheModule.forRoot({ ttl: 60_000, profiles: { swr: { ttl: 300, staleWhileRevalidate: 10_000 } } }),
       ],
       controllers: [ScenarioController],
@@ -222,9 +222,9 @@ describe.each(['fastify', 'express'] as const)('decorators on %s', (adapter) => 
     repo = app.get(UsersRepository);
     controller = app.get(ScenarioController);
     await waitFor(
-      async () => (await cache.stats({ redis: false })).invalidation.synced,
-      10_000,
       'cache sync',
+      10_000,
+      async () => (await cache.stats({ redis: false })).invalidation.synced,
     );
   });
 
@@ -384,9 +384,9 @@ describe.each(['fastify', 'express'] as const)('decorators on %s', (adapter) => 
       expect(stale.every((r) => r.text === first.text)).toBe(true);
       let fresh: HttpResult | undefined;
       await waitFor(
-        async () => xCache((fresh = await get('/s/swr'))) === 'HIT',
-        2_000,
         'the refreshed entry',
+        2_000,
+        async () => xCache((fresh = await get('/s/swr'))) === 'HIT',
       );
       expect(fresh!.body.version).toBe(2);
       expect(controller.calls.swr).toBe(2);

@@ -3,15 +3,9 @@ import type { ModuleMetadata } from '@nestjs/common';
 import { Test, type TestingModule } from '@nestjs/testing';
 import { RedisClientManager, RedisClientModule, type RedisClientModuleOptions } from '@redwing/redis';
 import { CacheModule, CacheService, type CacheModuleOptions } from '@redwing/cache';
+import { fastRedisOptions, sleep, waitFor } from '../../../test/harness';
 
-/** Fast settings for tests: short timeouts and reconnects, no env leaking in from the shell. */
-export const fastRedis: Partial<RedisClientModuleOptions> = {
-  useEnv: false,
-  commandTimeout: 300,
-  connectTimeout: 500,
-  maxReconnectDelay: 200,
-  healthCheck: { interval: 200 },
-};
+export { fastRedisOptions, sleep, waitFor } from '../../../test/harness';
 
 /** One "instance": a Nest context with RedisClientModule + CacheModule (and extra providers). */
 export interface CacheInstance {
@@ -28,7 +22,7 @@ export function redisOptions(
   extra: Partial<RedisClientModuleOptions> = {},
 ): RedisClientModuleOptions {
   const base = 'url' in topology ? { url: topology.url } : { cluster: { nodes: topology.cluster } };
-  return { ...fastRedis, ...base, ...extra };
+  return { ...fastRedisOptions(), ...base, ...extra };
 }
 
 /** Boots an instance, waits until its client is ready and its invalidation subscriber is in sync. */
@@ -53,24 +47,12 @@ export async function bootCache(
     const client = manager.get(options.client);
     if (!(await client.waitUntilReady(10_000))) throw new Error('Redis client not ready within 10 s');
     await waitFor(
-      async () => (await cache.stats({ redis: false })).invalidation.synced || options.invalidation === false,
-      10_000,
       'invalidation sync',
+      10_000,
+      async () => (await cache.stats({ redis: false })).invalidation.synced || options.invalidation === false,
     );
   }
   return { module, cache, manager };
-}
-
-export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
-
-/** Poll `fn` every 10 ms until it returns truthy; resolves to the elapsed ms, rejects after `timeout`. */
-export async function waitFor(fn: () => unknown, timeout = 10_000, what = 'condition'): Promise<number> {
-  const started = Date.now();
-  for (;;) {
-    if (await fn()) return Date.now() - started;
-    if (Date.now() - started > timeout) throw new Error(`Timed out after ${timeout} ms waiting for ${what}`);
-    await sleep(10);
-  }
 }
 
 /** A loader that counts its calls and resolves after `ms`. */

@@ -5,7 +5,7 @@ import { MetricsModule, MetricsService } from '@redwing/metrics';
 import { RedisClientModule } from '@redwing/redis';
 import { CacheModule, CacheService } from '@redwing/cache';
 import { RedisServer, stopAll } from '../../../test/harness';
-import { bootCache, countingLoader, fastRedis, waitFor } from './helpers';
+import { bootCache, countingLoader, fastRedisOptions, waitFor } from './helpers';
 
 afterAll(() => stopAll());
 
@@ -20,7 +20,7 @@ describe('metrics', () => {
     const module = await Test.createTestingModule({
       imports: [
         MetricsModule.forRoot({ serviceName: 'cache-test' }),
-        RedisClientModule.forRoot({ ...fastRedis, url: server.url() }),
+        RedisClientModule.forRoot({ ...fastRedisOptions, url: server.url() }),
         CacheModule.forRoot({ profiles: { kanban: {} } }),
       ],
     }).compile();
@@ -28,7 +28,7 @@ describe('metrics', () => {
     try {
       const cache = module.get(CacheService);
       const metrics = module.get(MetricsService);
-      await waitFor(async () => (await cache.stats({ redis: false })).invalidation.synced, 10_000, 'sync');
+      await waitFor('sync', 10_000, async () => (await cache.stats({ redis: false })).invalidation.synced);
       const loader = countingLoader('v');
       await cache.getOrSet('a', loader.load, { profile: 'kanban' }); // miss + load
       await cache.get('a', { profile: 'kanban' }); // L1 hit

@@ -66,12 +66,12 @@ describe('no stale write-back', () => {
     const dropTimes: number[] = [];
     for (let trial = 1; trial <= TRIALS; trial++) {
       const key = `wb:${trial}`;
-      await waitFor(settled(a), 5_000, 'A connected and resynced');
+      await waitFor('A connected and resynced', 5_000, settled(a));
       await a.cache.set(key, `v0-${trial}`);
       expect(await b.cache.get(key)).toBe(`v0-${trial}`);
 
       proxy.setMode('reset');
-      await waitFor(down(a), 5_000, 'A to lose Redis');
+      await waitFor('A to lose Redis', 5_000, down(a));
       await a.cache.set(key, `v1-from-A-${trial}`); // L1 only
       expect(await a.cache.get(key)).toBe(`v1-from-A-${trial}`); // L1 keeps serving
       expect((await a.cache.stats({ redis: false })).l1.localOnly).toBe(1);
@@ -79,7 +79,7 @@ describe('no stale write-back', () => {
 
       proxy.setMode('pass');
       const recovered = Date.now();
-      await waitFor(async () => (await a.cache.get(key)) === `v2-from-B-${trial}`, 5_000, 'A to read v2');
+      await waitFor('A to read v2', 5_000, async () => (await a.cache.get(key)) === `v2-from-B-${trial}`);
       dropTimes.push(Date.now() - recovered);
       expect((await a.cache.stats({ redis: false })).l1.localOnly).toBe(0);
       await sleep(50); // anything written back late would land by now
@@ -91,11 +91,11 @@ describe('no stale write-back', () => {
 
   it('an invalidation made during the outage is applied locally at once and replayed when Redis returns', async () => {
     const key = 'deferred:1';
-    await waitFor(settled(a), 5_000, 'A connected and resynced');
+    await waitFor('A connected and resynced', 5_000, settled(a));
     await a.cache.set(key, 'old');
     expect(await b.cache.get(key)).toBe('old');
     proxy.setMode('reset');
-    await waitFor(down(a), 5_000, 'A to lose Redis');
+    await waitFor('A to lose Redis', 5_000, down(a));
     expect(await a.cache.del(key)).toBe(0);
     expect(await a.cache.invalidateTags(['t-deferred'])).toBe(0);
     expect(await a.cache.get(key)).toBeUndefined();
@@ -103,15 +103,15 @@ describe('no stale write-back', () => {
     expect(await b.cache.get(key)).toBe('old'); // Redis still has it
     proxy.setMode('pass');
     await waitFor(
-      async () => (await b.cache.get(key)) === undefined,
-      5_000,
       'the replayed deletion to reach B',
+      5_000,
+      async () => (await b.cache.get(key)) === undefined,
     );
     // The deletion and the tag invalidation replay one after the other: wait for the queue to drain.
     await waitFor(
-      async () => (await a.cache.stats({ redis: false })).invalidation.deferred === 0,
-      5_000,
       'the tag invalidation to replay',
+      5_000,
+      async () => (await a.cache.stats({ redis: false })).invalidation.deferred === 0,
     );
     const s = (await a.cache.stats({ redis: false })).invalidation;
     expect(s).toMatchObject({ deferred: 0, replayed: 2, dropped: 0 });
@@ -120,20 +120,20 @@ describe('no stale write-back', () => {
 
   it('invalidations missed while disconnected empty L1 at the resync', async () => {
     const key = 'missed:1';
-    await waitFor(settled(a), 5_000, 'A connected and resynced');
+    await waitFor('A connected and resynced', 5_000, settled(a));
     await b.cache.set(key, 1);
     expect(await a.cache.get(key)).toBe(1); // in A's L1
     const flushes = (await a.cache.stats({ redis: false })).invalidation.flushes;
     proxy.setMode('reset');
-    await waitFor(down(a), 5_000, 'A to lose Redis');
+    await waitFor('A to lose Redis', 5_000, down(a));
     await b.cache.set(key, 2); // A's subscriber cannot hear this
     expect(await a.cache.get(key)).toBe(1); // degraded: L1 serves what it has
     proxy.setMode('pass');
-    await waitFor(async () => (await a.cache.get(key)) === 2, 5_000, 'A to read 2');
+    await waitFor('A to read 2', 5_000, async () => (await a.cache.get(key)) === 2);
     await waitFor(
-      async () => (await a.cache.stats({ redis: false })).invalidation.synced,
-      5_000,
       'A to resync',
+      5_000,
+      async () => (await a.cache.stats({ redis: false })).invalidation.synced,
     );
     expect((await a.cache.stats({ redis: false })).invalidation.flushes).toBe(flushes + 1);
   }, 30_000);
@@ -151,7 +151,7 @@ describe('degradation contract: Redis SIGKILLed', () => {
       await a.cache.set('hot', { board: 1 });
       expect(await a.cache.get('hot')).toEqual({ board: 1 });
       await server.kill('SIGKILL');
-      await waitFor(down(a), 5_000, 'the cache to see Redis down');
+      await waitFor('the cache to see Redis down', 5_000, down(a));
 
       const durations: number[] = [];
       const loader = countingLoader('loaded', 5);
@@ -181,11 +181,11 @@ describe('degradation contract: Redis SIGKILLed', () => {
 
       await server.restart();
       const back = Date.now();
-      await waitFor(async () => (await a.cache.stats({ redis: false })).l2.available, 5_000, 'Redis back');
+      await waitFor('Redis back', 5_000, async () => (await a.cache.stats({ redis: false })).l2.available);
       await waitFor(
-        async () => (await a.cache.stats({ redis: false })).l1.localOnly === 0,
-        1_000,
         'L1-only entries dropped',
+        1_000,
+        async () => (await a.cache.stats({ redis: false })).l1.localOnly === 0,
       );
       expect(Date.now() - back).toBeLessThanOrEqual(5_000);
       // Dropped, not written back: the restarted (empty) Redis has none of them, and a read is a miss.
@@ -290,22 +290,22 @@ describe('cross-instance invalidation', () => {
     let flushesSeen = 0;
     for (let i = 1; i <= 10; i++) {
       await a.cache.set(key, `v${i}-old`);
-      await waitFor(async () => (await b.cache.get(key)) === `v${i}-old`, 2_000, 'B to hold the old value');
+      await waitFor('B to hold the old value', 2_000, async () => (await b.cache.get(key)) === `v${i}-old`);
       const flushes = (await b.cache.stats({ redis: false })).invalidation.flushes;
       const port = sub.stream?.localPort;
       await server.command('CLIENT', 'KILL', 'ADDR', `127.0.0.1:${port}`);
       await waitFor(
-        async () => !(await b.cache.stats({ redis: false })).invalidation.synced,
-        2_000,
         'B to notice',
+        2_000,
+        async () => !(await b.cache.stats({ redis: false })).invalidation.synced,
       );
       await a.cache.set(key, `v${i}-new`);
       // Not in sync, Redis reachable: L1 is bypassed, so the new value is read at once.
       expect(await b.cache.get(key)).toBe(`v${i}-new`);
       await waitFor(
-        async () => (await b.cache.stats({ redis: false })).invalidation.synced,
-        5_000,
         'B to resync',
+        5_000,
+        async () => (await b.cache.stats({ redis: false })).invalidation.synced,
       );
       if ((await b.cache.stats({ redis: false })).invalidation.flushes > flushes) flushesSeen++;
       expect(await b.cache.get(key)).toBe(`v${i}-new`);

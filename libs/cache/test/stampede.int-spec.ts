@@ -4,19 +4,15 @@
 // (The one-process figure, 1,000 misses → 1 call, is in cache.int-spec.ts on both topologies.)
 import { fork, type ChildProcess } from 'node:child_process';
 import * as path from 'node:path';
+import type { StampedeReply as Result } from '../../../bench/cache/stampede-worker';
 import { RedisServer, stopAll } from '../../../test/harness';
 
 const WORKERS = 4;
 const CONCURRENCY = 1_000;
-const FIXTURES = path.join(__dirname, 'fixtures');
-
-interface Result {
-  run: string;
-  calls: number;
-  values: number;
-  distinct: number;
-  error?: string;
-}
+// The stampede benchmark's worker (ours only here: no STAMPEDE_PEER), run on the lib sources.
+const ROOT = path.resolve(__dirname, '../../..');
+const WORKER = path.join(ROOT, 'bench/cache/stampede-worker.ts');
+const REGISTER = path.join(ROOT, 'bench/register.js');
 
 describe('stampede across 4 processes', () => {
   let server: RedisServer;
@@ -27,9 +23,9 @@ describe('stampede across 4 processes', () => {
     server = await RedisServer.start();
     const ready: Array<Promise<void>> = [];
     for (let i = 0; i < WORKERS; i++) {
-      const child = fork(path.join(FIXTURES, 'stampede-worker.ts'), [], {
-        execArgv: ['--require', path.join(FIXTURES, 'register.js')],
-        env: { ...process.env, REDIS_URL: server.url() },
+      const child = fork(WORKER, [], {
+        execArgv: ['--require', REGISTER],
+        env: { ...process.env, STAMPEDE_REDIS_URL: server.url(), REDWING_BENCH_LIBS: 'src' },
         stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
       });
       workers.push(child);
@@ -80,8 +76,9 @@ describe('stampede across 4 processes', () => {
 
   /** Sends the same run to every worker at once and waits for all answers. */
   async function runEverywhere(run: string, lock: boolean, loaderMs: number): Promise<Result[]> {
+    const side = lock ? 'ours-lock' : 'ours';
     for (const w of workers)
-      w.send({ run, key: `stampede:${run}`, lock, concurrency: CONCURRENCY, loaderMs });
+      w.send({ run, side, key: `stampede:${run}`, concurrency: CONCURRENCY, loaderMs });
     const deadline = Date.now() + 20_000;
     while ((results.get(run)?.length ?? 0) < WORKERS) {
       if (Date.now() > deadline)
@@ -96,7 +93,7 @@ describe('stampede across 4 processes', () => {
   it('without the lease: at most 1 loader call per process (4,000 misses)', async () => {
     // A loader slower than any start-up skew, so every process misses before any has stored the value.
     const out = await runEverywhere('no-lock', false, 300);
-    expect(out.map((r) => r.values)).toEqual([CONCURRENCY, CONCURRENCY, CONCURRENCY, CONCURRENCY]);
+    expect(out.map((r) => r.served)).toEqual([CONCURRENCY, CONCURRENCY, CONCURRENCY, CONCURRENCY]);
     expect(out.every((r) => r.calls <= 1)).toBe(true);
     const total = Number(await server.command('GET', 'stampede:no-lock:calls'));
     expect(total).toBe(out.reduce((n, r) => n + r.calls, 0));
@@ -106,7 +103,7 @@ describe('stampede across 4 processes', () => {
 
   it('with cross-instance single-flight: 1 loader call in total, and every process gets that value', async () => {
     const out = await runEverywhere('lock', true, 50);
-    expect(out.map((r) => r.values)).toEqual([CONCURRENCY, CONCURRENCY, CONCURRENCY, CONCURRENCY]);
+    expect(out.map((r) => r.served)).toEqual([CONCURRENCY, CONCURRENCY, CONCURRENCY, CONCURRENCY]);
     expect(Number(await server.command('GET', 'stampede:lock:calls'))).toBe(1);
     expect(out.reduce((n, r) => n + r.calls, 0)).toBe(1);
     expect(out.every((r) => r.distinct === 1)).toBe(true);

@@ -7,6 +7,9 @@ import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { gunzipSync, inflateSync } from 'node:zlib';
+import { waitFor } from '../../../test/harness';
+
+export { waitFor } from '../../../test/harness';
 
 export const PROMTOOL = '/usr/bin/promtool';
 
@@ -32,21 +35,6 @@ function close(server: Server): Promise<void> {
     server.closeAllConnections();
     server.close(() => resolve());
   });
-}
-
-/** Polls `read` until `predicate` holds or `timeout` ms pass; returns the last value either way. */
-export async function waitFor<T>(
-  read: () => T,
-  predicate: (value: T) => boolean,
-  timeout: number,
-): Promise<T> {
-  const deadline = Date.now() + timeout;
-  let value = read();
-  while (!predicate(value) && Date.now() < deadline) {
-    await new Promise((r) => setTimeout(r, 20));
-    value = read();
-  }
-  return value;
 }
 
 /** One span as received over OTLP/JSON, flattened. */
@@ -108,10 +96,8 @@ export class SpanStore {
 
   /** Waits until a span matching `predicate` arrived; throws with what did arrive otherwise. */
   async waitForSpan(predicate: (s: ReceivedSpan) => boolean, timeout = 5_000): Promise<ReceivedSpan> {
-    const found = await waitFor(
-      () => this.all().find(predicate),
-      (s) => s !== undefined,
-      timeout,
+    const found = await waitFor('a matching span', timeout, () => this.all().find(predicate)).catch(
+      () => undefined,
     );
     if (!found) {
       throw new Error(
@@ -286,11 +272,11 @@ export class SentryReceiver {
   }
 
   async waitForEvents(count: number, timeout = 5_000): Promise<SentryEvent[]> {
-    return waitFor(
-      () => this.events,
-      (events) => events.length >= count,
-      timeout,
+    // Returns what arrived either way: a caller asserting "exactly n" sees the real count.
+    await waitFor(`${count} Sentry event(s)`, timeout, () => this.events.length >= count).catch(
+      () => undefined,
     );
+    return this.events;
   }
 
   clear(): void {

@@ -163,11 +163,10 @@ describe('Sentry with OpenTelemetry on', () => {
       for (let i = 0; i < 3; i++) expect((await fetch(`${base}/items/fail/type-error`)).status).toBe(500);
       expect((await fetch(`${base}/items/1`)).status).toBe(200);
       const events = await receiver.waitForEvents(3);
-      const servers = await waitFor(
-        () => spans.all().filter((s) => s.kind === 2),
-        (s) => s.length >= 4,
-        3_000,
-      );
+      const servers = await waitFor('4 server spans', 3_000, () => {
+        const found = spans.all().filter((s) => s.kind === 2);
+        return found.length >= 4 && found;
+      });
       // One server span per request, all ours; nobody else created spans in this process.
       expect(servers).toHaveLength(4);
       expect(new Set(spans.all().map((s) => s.scope))).toEqual(new Set(['@redwing/metrics']));

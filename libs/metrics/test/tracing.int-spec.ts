@@ -51,11 +51,10 @@ async function assertItemTree(store: SpanStore, base: string): Promise<void> {
   const res = await fetch(`${base}/items/42?token=s3cr3t`, { headers: { traceparent: tp.header } });
   expect(res.status).toBe(200);
   const server = await store.waitForSpan((s) => s.kind === SERVER && s.traceId === tp.traceId);
-  const spans = await waitFor(
-    () => store.trace(tp.traceId),
-    (t) => t.length >= 5,
-    3_000,
-  );
+  const spans = await waitFor('5 spans of the trace', 3_000, () => {
+    const trace = store.trace(tp.traceId);
+    return trace.length >= 5 && trace;
+  });
   expect(server).toMatchObject({
     name: 'GET /items/:id',
     parentSpanId: tp.parentId,
@@ -133,11 +132,7 @@ async function assertPostTree(store: SpanStore, base: string): Promise<void> {
   });
   expect(status).toBe(201);
   const server = await store.waitForSpan((s) => s.kind === SERVER && s.traceId === tp.traceId);
-  await waitFor(
-    () => store.trace(tp.traceId),
-    (t) => t.length >= 4,
-    3_000,
-  );
+  await waitFor('4 spans of the trace', 3_000, () => store.trace(tp.traceId).length >= 4);
   expect(server.name).toBe('POST /items/:id');
   expect(
     store

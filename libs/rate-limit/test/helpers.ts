@@ -1,11 +1,4 @@
-import {
-  Global,
-  Module,
-  type INestApplication,
-  type LoggerService,
-  type ModuleMetadata,
-  type Type,
-} from '@nestjs/common';
+import { Global, Module, type INestApplication, type ModuleMetadata, type Type } from '@nestjs/common';
 import { APP_GUARD } from '@nestjs/core';
 import { ExpressAdapter } from '@nestjs/platform-express';
 import { FastifyAdapter } from '@nestjs/platform-fastify';
@@ -17,49 +10,32 @@ import {
   RateLimitService,
   type RateLimitModuleOptions,
 } from '@redwing/rate-limit';
-import { RedisClientManager, RedisClientModule, type RedisClientModuleOptions } from '@redwing/redis';
+import {
+  RedisClientManager,
+  RedisClientModule,
+  REDWING_METRICS,
+  type RedisClientModuleOptions,
+} from '@redwing/redis';
+import { CapturingLogger, fastRedisOptions } from '../../../test/harness';
 
-/** Fast Redis settings for tests: short timeouts and health checks, no env leaking in from the shell. */
-export const fastRedis: Partial<RedisClientModuleOptions> = {
-  useEnv: false,
-  commandTimeout: 500,
-  connectTimeout: 500,
-  maxReconnectDelay: 200,
-  healthCheck: { interval: 200 },
-};
+export { CapturingLogger, fastRedisOptions, sleep, waitFor } from '../../../test/harness';
+
+/** The rate limiter's tests run with a 500 ms command timeout (the kit's default is 300 ms). */
+const fastRedis = fastRedisOptions({ commandTimeout: 500 });
 
 export type Adapter = 'fastify' | 'express';
 
 /**
- * Only the registry API of `@redwing/metrics` (what the rate limiter uses), without the metrics module's
- * HTTP interceptor, tracing and environment.
+ * Only the registry API of `@redwing/metrics` under the `REDWING_METRICS` token (what the rate limiter
+ * injects, as `MetricsModule` provides it), without the metrics module's HTTP interceptor, tracing and
+ * environment.
  */
 @Global()
-@Module({ providers: [MetricsService], exports: [MetricsService] })
+@Module({
+  providers: [MetricsService, { provide: REDWING_METRICS, useExisting: MetricsService }],
+  exports: [MetricsService, REDWING_METRICS],
+})
 export class TestMetricsModule {}
-
-/** Lines a Nest app logs, for assertions ("the switch is logged"). */
-export class CapturingLogger implements LoggerService {
-  readonly lines: Array<{ level: string; context?: string; message: string }> = [];
-  log(message: unknown, context?: string) {
-    this.lines.push({ level: 'log', context, message: String(message) });
-  }
-  warn(message: unknown, context?: string) {
-    this.lines.push({ level: 'warn', context, message: String(message) });
-  }
-  error(message: unknown, context?: string) {
-    this.lines.push({ level: 'error', context, message: String(message) });
-  }
-  debug(message: unknown, context?: string) {
-    this.lines.push({ level: 'debug', context, message: String(message) });
-  }
-  verbose(message: unknown, context?: string) {
-    this.lines.push({ level: 'verbose', context, message: String(message) });
-  }
-  of(context: string): string[] {
-    return this.lines.filter((l) => l.context === context).map((l) => `${l.level}: ${l.message}`);
-  }
-}
 
 export interface Booted {
   module: TestingModule;
@@ -142,18 +118,6 @@ export async function bootApp(
     metrics: app.get(MetricsService),
     logger,
   };
-}
-
-export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
-
-/** Poll `fn` every 20 ms until it returns truthy; rejects after `timeout`. */
-export async function waitFor(fn: () => unknown, timeout = 10_000, what = 'condition'): Promise<void> {
-  const started = Date.now();
-  for (;;) {
-    if (await fn()) return;
-    if (Date.now() - started > timeout) throw new Error(`Timed out after ${timeout} ms waiting for ${what}`);
-    await sleep(20);
-  }
 }
 
 /** Value of a counter (summed over children matching `labels`) in the app's metrics registry. */

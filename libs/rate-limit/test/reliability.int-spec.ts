@@ -343,9 +343,9 @@ describe('store outage', () => {
       await redis.restart();
       const restarted = Date.now();
       await waitFor(
-        async () => (await get('/outage/api')).status === 200 && booted.service.getMode() === 'redis',
-        10_000,
         'Redis counting again',
+        10_000,
+        async () => (await get('/outage/api')).status === 200 && booted.service.getMode() === 'redis',
       );
       expect(Date.now() - restarted).toBeLessThanOrEqual(5_000);
       expect((await get('/outage/login')).status).toBe(200);

@@ -73,8 +73,8 @@ describe('kill under load', () => {
     await sleep(10_000);
     await server.restart();
     const restartedAt = Date.now();
-    await waitFor(() => results.some((r) => r.at > restartedAt && r.ok), 10_000, 'a successful command');
-    await waitFor(() => client.getHealth().status === 'up', 10_000, 'health up');
+    await waitFor('a successful command', 10_000, () => results.some((r) => r.at > restartedAt && r.ok));
+    await waitFor('health up', 10_000, () => client.getHealth().status === 'up');
     const upAt = Date.now();
     await sleep(500);
     stop = true;
@@ -170,7 +170,9 @@ describe('boot without Redis', () => {
     expect(attempt.ms).toBeLessThan(20);
 
     const server = await RedisServer.start({ port });
-    const upgradedIn = await waitFor(() => client.getHealth().status === 'up', 5_000, 'health up');
+    const startedAt = Date.now();
+    await waitFor('health up', 5_000, () => client.getHealth().status === 'up');
+    const upgradedIn = Date.now() - startedAt;
     expect(upgradedIn).toBeLessThanOrEqual(5_000);
     // Up only once a PING has passed on the new connection, so readiness always comes with a latency.
     const up = healthEvents.filter((e) => e.health.status === 'up');
@@ -238,7 +240,7 @@ describe('health PING as the probe', () => {
     });
     const client = manager.get();
     expect(await client.waitUntilReady(5_000)).toBe(true);
-    await waitFor(() => client.getHealth().status === 'up', 2_000, 'health up');
+    await waitFor('health up', 2_000, () => client.getHealth().status === 'up');
     const breakerEvents = record(client, manager.events, 'breaker');
 
     proxy.setMode('blackhole');
@@ -255,8 +257,8 @@ describe('health PING as the probe', () => {
     // Redis answers again. Nothing but the health monitor talks to it, yet the breaker closes.
     proxy.setMode('pass');
     const passedAt = Date.now();
-    await waitFor(() => client.getBreakerState() === 'closed', 5_000, 'breaker closed by a health PING');
-    await waitFor(() => client.getHealth().status === 'up', 2_000, 'health up');
+    await waitFor('breaker closed by a health PING', 5_000, () => client.getBreakerState() === 'closed');
+    await waitFor('health up', 2_000, () => client.getHealth().status === 'up');
     expect(Date.now() - passedAt).toBeLessThanOrEqual(resetTimeout + 1_000);
     expect(proxy.commandCount('GET')).toBe(0);
     expect(proxy.commandCount('PING')).toBeGreaterThan(0);
@@ -295,16 +297,16 @@ describe('stuck connection', () => {
 
     proxy.setMode('blackhole'); // the sockets stay open; nothing comes back
     // (New connections through the black hole fail their handshake by the command timeout: that is ioredis's.)
-    await waitFor(() => client.stats().counters.stuckReconnects >= 1, 5_000, 'the silent socket reopened');
+    await waitFor('the silent socket reopened', 5_000, () => client.stats().counters.stuckReconnects >= 1);
     expect(control.stats().counters.stuckReconnects).toBe(0);
 
     proxy.setMode('pass');
     // A connection attempt made during the black hole may still be cycling (its handshake timed out), so
     // ask until a GET is answered: recovery within 5 s is the claim.
     await waitFor(
-      async () => (await client.command.get('k').catch(() => null)) === 'v',
-      5_000,
       'a GET answered on the reopened connection',
+      5_000,
+      async () => (await client.command.get('k').catch(() => null)) === 'v',
     );
     expect(client.getConnectionState()).toBe('ready');
     // The control's socket lost what was sent into the black hole; without the detector it never recovers.
@@ -363,7 +365,7 @@ describe('timed-out write not replayed', () => {
     const client = manager.get();
     expect(await client.waitUntilReady(5_000)).toBe(true);
     await server.kill('SIGKILL');
-    await waitFor(() => client.getConnectionState() !== 'ready', 2_000, 'connection lost');
+    await waitFor('connection lost', 2_000, () => client.getConnectionState() !== 'ready');
 
     const write = await timed(client.command.set('replay:parked', 'late'));
     expect(write.error).toBeInstanceOf(RedisUnavailableError);
@@ -371,7 +373,7 @@ describe('timed-out write not replayed', () => {
     expect(write.ms).toBeLessThanOrEqual(400);
 
     await server.restart();
-    await waitFor(() => client.getConnectionState() === 'ready', 5_000, 'reconnect');
+    await waitFor('reconnect', 5_000, () => client.getConnectionState() === 'ready');
     await sleep(500);
     expect(await server.cli('EXISTS', 'replay:parked')).toBe('0');
     expect(client.stats().counters.failures).toBeGreaterThanOrEqual(1);
@@ -392,7 +394,7 @@ describe('timed-out write not replayed', () => {
     const client = manager.get();
     expect(await client.waitUntilReady(5_000)).toBe(true);
     proxy.setMode('reset');
-    await waitFor(() => client.getConnectionState() !== 'ready', 2_000, 'connection lost');
+    await waitFor('connection lost', 2_000, () => client.getConnectionState() !== 'ready');
     const write = client.command.set('parked:ok', 'v');
     proxy.setMode('pass');
     expect(await write).toBe('OK');
@@ -416,11 +418,11 @@ describe('timed-out write not replayed', () => {
 
     proxy.setMode('blackhole');
     const write = timed(client.command.set('replay:inflight', 'late'));
-    await waitFor(() => proxy.commandCount('SET') === 1, 1_000, 'SET reached the proxy');
+    await waitFor('SET reached the proxy', 1_000, () => proxy.commandCount('SET') === 1);
     proxy.setMode('reset'); // the connection dies with the SET unanswered
-    await waitFor(() => client.getConnectionState() !== 'ready', 2_000, 'connection lost');
+    await waitFor('connection lost', 2_000, () => client.getConnectionState() !== 'ready');
     proxy.setMode('pass');
-    await waitFor(() => client.getConnectionState() === 'ready', 5_000, 'reconnect');
+    await waitFor('reconnect', 5_000, () => client.getConnectionState() === 'ready');
     const outcome = await write;
     expect(outcome.ok).toBe(false);
     await sleep(300);
@@ -468,10 +470,10 @@ describe('secrets in logs', () => {
       proxy.setMode('blackhole');
       await Promise.all(Array.from({ length: 10 }, () => timed(client.command.get('k'))));
       proxy.setMode('reset');
-      await waitFor(() => client.getConnectionState() !== 'ready', 2_000, 'connection lost');
+      await waitFor('connection lost', 2_000, () => client.getConnectionState() !== 'ready');
       proxy.setMode('pass');
-      await waitFor(() => client.getHealth().status === 'up', 5_000, 'recovered');
-      await waitFor(() => manager.get('wrong').getHealth().lastError !== null, 5_000, 'auth failure');
+      await waitFor('recovered', 5_000, () => client.getHealth().status === 'up');
+      await waitFor('auth failure', 5_000, () => manager.get('wrong').getHealth().lastError !== null);
       const payloads = [
         JSON.stringify(manager.getHealth()),
         String(await timed(manager.get('wrong').command.get('k')).then((r) => r.error)),

@@ -15,7 +15,7 @@ import {
 import type { Redis } from 'ioredis';
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { RedisServer } from '../../../test/harness';
-import { bootRedisModule, fast, sleep, waitFor } from './helpers';
+import { bootRedisModule, fastRedisOptions, sleep, waitFor } from './helpers';
 
 describe('RedisClientModule against a real redis-server', () => {
   let main: RedisServer;
@@ -45,7 +45,7 @@ describe('RedisClientModule against a real redis-server', () => {
     const module = await Test.createTestingModule({
       imports: [
         RedisClientModule.forRoot({
-          ...fast,
+          ...fastRedisOptions(),
           url: main.url({ password: 's3cr3t-Pa55word' }),
           clients: { durable: { url: durable.url() } },
         }),
@@ -54,7 +54,7 @@ describe('RedisClientModule against a real redis-server', () => {
     }).compile();
     await module.init();
     const manager = module.get(RedisClientManager);
-    await waitFor(() => manager.all().every((c) => c.getHealth().status === 'up'), 5_000, 'both clients up');
+    await waitFor('both clients up', 5_000, () => manager.all().every((c) => c.getHealth().status === 'up'));
 
     const orders = module.get(Orders);
     await orders.cache.set('k', 'from-cache');
@@ -84,7 +84,7 @@ describe('RedisClientModule against a real redis-server', () => {
     const module = await Test.createTestingModule({
       imports: [
         RedisClientModule.forRootAsync({
-          useFactory: async () => ({ ...fast, url: durable.url() }),
+          useFactory: async () => ({ ...fastRedisOptions(), url: durable.url() }),
           clientNames: [],
         }),
       ],
@@ -183,13 +183,13 @@ describe('RedisClientModule against a real redis-server', () => {
     const sub = client.subscriber();
     const received: string[] = [];
     sub.on('message', (_channel: string, message: string) => received.push(message));
-    await waitFor(() => sub.status === 'ready', 5_000, 'subscriber ready');
+    await waitFor('subscriber ready', 5_000, () => sub.status === 'ready');
     await sub.subscribe('news');
     await client.command.publish('news', 'hello');
-    await waitFor(() => received.length === 1, 2_000, 'message');
+    await waitFor('message', 2_000, () => received.length === 1);
 
     const blocking = client.createDedicated('blocking', { commandTimeout: undefined });
-    await waitFor(() => blocking.status === 'ready', 5_000, 'blocking ready');
+    await waitFor('blocking ready', 5_000, () => blocking.status === 'ready');
     const popped = (blocking as Redis).blpop('jobs', 2);
     await client.command.rpush('jobs', 'j1');
     expect(await popped).toEqual(['jobs', 'j1']);
@@ -223,7 +223,7 @@ describe('RedisClientModule against a real redis-server', () => {
   it('emits an audit event for a plain-text connection to a host that is not on loopback', async () => {
     // Detection is covered by the config tests (10.x without TLS -> insecureRemote); no traffic may leave
     // this machine, so the emission path is driven with a loopback config flagged as remote.
-    const [config] = resolveRedisConfig({ ...fast, url: durable.url() }).clients;
+    const [config] = resolveRedisConfig({ ...fastRedisOptions(), url: durable.url() }).clients;
     expect(config.insecureRemote).toBe(false);
     expect(
       resolveRedisConfig({ useEnv: false, url: 'redis://10.1.2.3:6379' }).clients[0].insecureRemote,
@@ -246,7 +246,7 @@ describe('RedisClientModule against a real redis-server', () => {
       imports: [
         TerminusModule,
         RedisClientModule.forRoot({
-          ...fast,
+          ...fastRedisOptions(),
           url: durable.url(),
           clients: { victim: { url: victim.url() } },
         }),
@@ -254,7 +254,7 @@ describe('RedisClientModule against a real redis-server', () => {
     }).compile();
     await module.init();
     const manager = module.get(RedisClientManager);
-    await waitFor(() => manager.all().every((c) => c.getHealth().status === 'up'), 5_000, 'clients up');
+    await waitFor('clients up', 5_000, () => manager.all().every((c) => c.getHealth().status === 'up'));
     const terminus = module.get(HealthCheckService);
     const indicator = module.get(RedisHealthIndicator);
     const ok = await terminus.check([() => indicator.isHealthy('redis')]);
@@ -265,7 +265,7 @@ describe('RedisClientModule against a real redis-server', () => {
     });
 
     await victim.kill();
-    await waitFor(() => manager.get('victim').getHealth().status === 'degraded', 2_000, 'victim degraded');
+    await waitFor('victim degraded', 2_000, () => manager.get('victim').getHealth().status === 'degraded');
     const degraded = await terminus.check([() => indicator.isHealthy('redis')]);
     expect(degraded.status).not.toBe('error');
     expect(degraded.details.redis.status).toBe('degraded');

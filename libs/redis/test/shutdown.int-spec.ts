@@ -69,7 +69,7 @@ describe('graceful shutdown', () => {
     expect(await client.waitUntilReady(5_000)).toBe(true);
     client.subscriber();
     await victim.kill();
-    await waitFor(() => client.getConnectionState() === 'reconnecting', 2_000, 'reconnecting');
+    await waitFor('reconnecting', 2_000, () => client.getConnectionState() === 'reconnecting');
     const parked = client.command.get('k').catch((e: Error) => e.name); // waits for a reconnect that never comes
     await module.close();
     expect(await parked).toBe('RedisUnavailableError');

@@ -85,7 +85,7 @@ describe('ACL users', () => {
       redisOptions: { enableReadyCheck: false },
     });
     const client = manager.get();
-    await waitFor(() => client.getHealth().lastError !== null, 5_000, 'an auth error');
+    await waitFor('an auth error', 5_000, () => client.getHealth().lastError !== null);
     expect(client.getHealth().lastError).toMatch(/WRONGPASS|invalid username-password/i);
     expect(JSON.stringify(manager.getHealth())).not.toContain('wrong-pass-789');
     await module.close();
@@ -153,7 +153,7 @@ describe('Cluster (3 masters + 3 replicas)', () => {
     expect(await redis.get('key:42')).toBe('42');
     await redis.mset('{user:1}:a', '1', '{user:1}:b', '2');
     expect(await redis.mget('{user:1}:a', '{user:1}:b')).toEqual(['1', '2']);
-    await waitFor(() => client.getHealth().status === 'up', 5_000, 'health up');
+    await waitFor('health up', 5_000, () => client.getHealth().status === 'up');
     await module.close();
   });
 
