@@ -56,7 +56,10 @@ export class CacheMethodExplorer implements OnModuleInit {
           continue;
         }
         this.checkProfiles(wrapper.name, name, [original as AnyFn]);
-        const wrapped = this.wrap(wrapper.name, name, original as AnyFn, cacheable, evict, put);
+        const wrapped = this.wrap(
+          { cls: wrapper.name, method: name, original: original as AnyFn },
+          { cacheable, evict, put },
+        );
         for (const key of Reflect.getMetadataKeys(original)) {
           Reflect.defineMetadata(key, Reflect.getMetadata(key, original), wrapped);
         }
@@ -72,24 +75,23 @@ export class CacheMethodExplorer implements OnModuleInit {
       const o = this.reflector.getAllAndOverride<{ profile?: string } | undefined>(decorator, targets);
       if (!o?.profile) continue;
       try {
-        this.cache.runtime(o.profile);
+        this.cache.assertProfile(o.profile);
       } catch (err) {
-        throw new CacheConfigError(
-          `${cls}.${method}`,
-          `uses profile "${o.profile}": ${(err as Error).message}`,
-        );
+        const why =
+          err instanceof CacheConfigError
+            ? err.message.replace(/^Invalid cache configuration: profile /, '')
+            : String(err);
+        throw new CacheConfigError(`${cls}.${method}`, `uses profile ${why}`);
       }
     }
   }
 
   private wrap(
-    cls: string,
-    method: string,
-    original: AnyFn,
-    cacheable: CacheableOptions | undefined,
-    evict: CacheEvictOptions | undefined,
-    put: CachePutOptions | undefined,
+    target: { cls: string; method: string; original: AnyFn },
+    meta: { cacheable?: CacheableOptions; evict?: CacheEvictOptions; put?: CachePutOptions },
   ): AnyFn {
+    const { cls, method, original } = target;
+    const { cacheable, evict, put } = meta;
     const cache = this.cache;
     const keyOf = (custom: string | CacheArgsFn<string> | undefined, args: unknown[]) =>
       custom === undefined

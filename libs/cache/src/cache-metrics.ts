@@ -1,3 +1,4 @@
+import type { CounterMetric, HistogramMetric, MetricsRegistry } from '@redwing/redis';
 import type { CacheL1Stats } from './cache.interfaces';
 
 /** The counters one profile keeps on the hot path (plain numbers: a hit costs an increment). */
@@ -19,23 +20,7 @@ export interface MetricsSource {
   l2Errors(): number;
 }
 
-/** The part of `@redwing/metrics`' `MetricsService` used here. */
-export interface MetricsRegistry {
-  counter(def: { name: string; help: string; labelNames?: readonly string[] }): {
-    inc(labels: Record<string, string>, value?: number): void;
-  };
-  gauge(def: {
-    name: string;
-    help: string;
-    labelNames?: readonly string[];
-    collect?: (this: { set(labels: Record<string, string>, value: number): void }) => void;
-  }): unknown;
-  histogram(def: { name: string; help: string; labelNames?: readonly string[]; buckets?: number[] }): {
-    observe(labels: Record<string, string>, value: number): void;
-  };
-}
-
-type Counter = ReturnType<MetricsRegistry['counter']>;
+type Counter = CounterMetric;
 
 /**
  * Exports the cache's counters to Prometheus (`redwing_cache_*`). The hot path only bumps plain numbers;
@@ -52,7 +37,7 @@ export class CacheMetrics {
   private readonly invalidations: Counter;
   private readonly flushes: Counter;
   private readonly l2Errors: Counter;
-  private readonly loadTime: ReturnType<MetricsRegistry['histogram']>;
+  private readonly loadTime: HistogramMetric;
   private readonly seen = new Map<string, number>();
   private readonly timer: NodeJS.Timeout;
 

@@ -241,8 +241,10 @@ export class CacheCodec {
     const size = Buffer.byteLength(s.text);
     if (size > this.options.maxValueSize)
       throw new CacheValueTooLargeError(key, size, this.options.maxValueSize);
-    return this.frame(EntryFormat.Value, s.revive ? FLAG_REVIVE : 0, meta, size, (b, o) =>
-      b.write(s.text, o),
+    return this.frame(
+      { format: EntryFormat.Value, flags: s.revive ? FLAG_REVIVE : 0, payloadSize: size },
+      meta,
+      (b, o) => b.write(s.text, o),
     );
   }
 
@@ -254,7 +256,7 @@ export class CacheCodec {
       throw new CacheValueTooLargeError(key, bodyLen, this.options.maxValueSize);
     }
     const size = 4 + etagLen + bodyLen;
-    return this.frame(EntryFormat.Response, 0, meta, size, (b, o) => {
+    return this.frame({ format: EntryFormat.Response, flags: 0, payloadSize: size }, meta, (b, o) => {
       b.writeUInt16LE(r.status, o);
       b.writeUInt8(r.json ? 1 : 0, o + 2);
       b.writeUInt8(etagLen, o + 3);
@@ -311,12 +313,12 @@ export class CacheCodec {
   }
 
   private frame(
-    format: EntryFormat,
-    flags: number,
+    kind: { format: EntryFormat; flags: number; payloadSize: number },
     meta: EntryMeta,
-    payloadSize: number,
     writePayload: (b: Buffer, offset: number) => void,
   ): Buffer {
+    const { format, payloadSize } = kind;
+    let flags = kind.flags;
     const tagsText = meta.tags && meta.tags.length > 0 ? JSON.stringify(meta.tags) : '';
     const tagsLen = tagsText ? Buffer.byteLength(tagsText) : 0;
     if (tagsLen > 0xffff) throw new RangeError('tags of one entry must fit in 64 KiB');

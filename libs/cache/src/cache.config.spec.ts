@@ -58,7 +58,7 @@ describe('resolveCacheConfig', () => {
     [{ tll: 5 } as CacheModuleOptions, /tll is an unknown option; did you mean ttl\?/],
     [
       { l1: { maxEntrys: 5 } } as unknown as CacheModuleOptions,
-      /l1\.maxEntrys is an unknown option; did you mean l1\.maxEntries\?/,
+      /l1\.maxEntrys is an unknown option; did you mean maxEntries\?/,
     ],
     [{ compression: { level: 12 } }, /compression\.level must be an integer from 1 to 9/],
     [{ lock: { ttl: 0 } }, /lock\.ttl must be an integer from 1/],

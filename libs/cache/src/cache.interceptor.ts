@@ -13,7 +13,7 @@ import { lastValueFrom, mergeMap, of, type Observable } from 'rxjs';
 import type { CachedResponse } from './cache-serializer';
 import { CacheEvict, CachePut, Cacheable } from './cache.decorators';
 import type { CacheArgsFn, CacheableOptions, CacheEvictOptions, CachePutOptions } from './cache.interfaces';
-import { CacheService, type ProfileRuntime } from './cache.service';
+import { CacheService } from './cache.service';
 import {
   computeEtag,
   etagMatches,
@@ -27,12 +27,22 @@ import {
 interface RoutePlan {
   cacheable?: {
     options: CacheableOptions;
-    profile: ProfileRuntime;
+    profile: string | undefined;
     methods: ReadonlySet<string>;
     declaredStatus?: number;
   };
-  put?: { options: CachePutOptions; profile: ProfileRuntime; declaredStatus?: number };
+  put?: { options: CachePutOptions; profile: string | undefined; declaredStatus?: number };
   evict?: CacheEvictOptions;
+}
+
+type CacheablePlan = NonNullable<RoutePlan['cacheable']>;
+
+/** One request through the interceptor. */
+interface Exchange {
+  ctx: ExecutionContext;
+  req: HttpRequest;
+  res: HttpResponse;
+  next: CallHandler;
 }
 
 /** A handler result that is not stored (stream, non-2xx status, `no-store`, `unless`). */
@@ -89,13 +99,15 @@ export class CacheInterceptor implements NestInterceptor {
     }
     if (plan === null) return next.handle();
     const http = context.switchToHttp();
-    const req = http.getRequest<HttpRequest>();
-    const res = http.getResponse<HttpResponse>();
-    if (plan.cacheable && plan.cacheable.methods.has(req.method)) {
-      return this.cached(plan.cacheable, context, req, res, next);
-    }
-    if (plan.put) return this.put(plan.put, context, req, res, next);
-    if (plan.evict) return this.evictAfter(plan.evict, context, req, next);
+    const x: Exchange = {
+      ctx: context,
+      req: http.getRequest<HttpRequest>(),
+      res: http.getResponse<HttpResponse>(),
+      next,
+    };
+    if (plan.cacheable && plan.cacheable.methods.has(x.req.method)) return this.cached(plan.cacheable, x);
+    if (plan.put) return this.put(plan.put, x);
+    if (plan.evict) return this.evictAfter(plan.evict, x);
     return next.handle();
   }
 
@@ -106,145 +118,110 @@ export class CacheInterceptor implements NestInterceptor {
     const evict = this.reflector.getAllAndOverride(CacheEvict, targets);
     if (!cacheable && !put && !evict) return null;
     const declaredStatus = Reflect.getMetadata(HTTP_CODE_METADATA, handler) as number | undefined;
+    if (cacheable) this.cache.assertProfile(cacheable.profile);
+    if (put) this.cache.assertProfile(put.profile);
     return {
       cacheable: cacheable && {
         options: cacheable,
-        profile: this.cache.runtime(cacheable.profile),
+        profile: cacheable.profile,
         methods: new Set((cacheable.methods ?? ['GET']).map((m) => m.toUpperCase())),
         declaredStatus,
       },
-      put: put && { options: put, profile: this.cache.runtime(put.profile), declaredStatus },
+      put: put && { options: put, profile: put.profile, declaredStatus },
       evict,
     };
   }
 
-  private cached(
-    c: NonNullable<RoutePlan['cacheable']>,
-    ctx: ExecutionContext,
-    req: HttpRequest,
-    res: HttpResponse,
-    next: CallHandler,
-  ): Observable<unknown> | Promise<Observable<unknown>> {
+  private cached(c: CacheablePlan, x: Exchange): Observable<unknown> | Promise<Observable<unknown>> {
     const o = c.options;
-    if (o.condition && !o.condition(req, ctx)) return next.handle();
-    const user = o.scope === 'global' ? undefined : userIdentity(req, this.cache.userKey);
+    const { req, res, next } = x;
+    if (o.condition && !o.condition(req, x.ctx)) return next.handle();
+    const user = o.scope === 'global' ? undefined : userIdentity(req, this.cache.http.userKey);
     if (user === null) {
       this.warnUnidentifiedUser();
       return next.handle();
     }
-    const key = this.keyFor(o.key, req, ctx, req.method, user);
+    const key = this.keyFor(o.key, x, { method: req.method, user });
     const directives = requestDirectives(req.headers['cache-control']);
     if (directives.noStore) {
       res.header('X-Cache', 'MISS');
       return next.handle();
     }
-    const p = c.profile;
-    if (!directives.noCache && p.config.earlyRefresh === 0) {
+    if (!directives.noCache) {
       // Synchronous fast path for a fresh L1 hit: no promise, no Redis.
-      const now = Date.now();
-      const e = this.cache.peek(p, key, now);
-      if (e !== undefined && now < e.freshUntil) {
-        p.counters.l1Hits++;
-        return this.send(req, res, e.value as CachedResponse, 'HIT');
-      }
+      const hit = this.cache.peek<CachedResponse>(key, { profile: c.profile });
+      if (hit !== undefined) return this.send(x, hit, 'HIT');
     }
-    return this.load(c, ctx, req, res, next, key, user === undefined, directives.noCache);
+    return this.load(c, x, { key, shared: user === undefined, revalidate: directives.noCache });
   }
 
   private async load(
-    c: NonNullable<RoutePlan['cacheable']>,
-    ctx: ExecutionContext,
-    req: HttpRequest,
-    res: HttpResponse,
-    next: CallHandler,
-    key: string,
-    shared: boolean,
-    revalidate: boolean,
+    c: CacheablePlan,
+    x: Exchange,
+    lookup: { key: string; shared: boolean; revalidate: boolean },
   ): Promise<Observable<unknown>> {
     const o = c.options;
-    const tags = list(o.tags, req, ctx);
+    const { req, ctx, next } = x;
     let ran = false;
     let body: unknown;
     const loader = async (): Promise<CachedResponse | Uncacheable> => {
       ran = true;
       body = await lastValueFrom(next.handle(), { defaultValue: undefined });
-      return this.toCached(
-        body,
-        res,
-        routeStatus(c.declaredStatus, req.method),
-        shared,
-        o.unless ? (b) => o.unless!(b, req, ctx) : undefined,
-      );
+      return this.toCached(body, x, {
+        expectedStatus: routeStatus(c.declaredStatus, req.method),
+        shared: lookup.shared,
+        unless: o.unless ? (b) => o.unless!(b, req, ctx) : undefined,
+      });
     };
-    const options = {
-      profile: c.profile.config.name,
-      ttl: o.ttl,
-      tags,
-      staleWhileRevalidate: o.staleWhileRevalidate,
-      staleIfError: o.staleIfError,
-    };
-    let value: CachedResponse | Uncacheable;
-    let outcome: 'hit' | 'stale' | 'miss' = 'miss';
-    if (revalidate) {
-      c.profile.counters.misses++;
-      c.profile.counters.loads++;
-      value = await loader();
-      if (!isUncacheable(value)) {
-        await this.cache
-          .storeResponse(c.profile, key, value, options)
-          .catch((err: unknown) => this.logFailure('store', err));
-      }
-    } else {
-      // One `cache.lookup` span per request (on a miss the handler's work runs inside it).
-      const r = await runInSpan('cache.lookup', { 'redwing.cache.profile': options.profile }, (span) =>
-        this.cache
-          .resolve<CachedResponse | Uncacheable>(key, loader, {
-            ...options,
-            lock: o.lock,
-            response: true,
-            unless: isUncacheable,
-          })
-          .then((result) => {
+    // `refresh` (request `no-cache`): run the handler and store its response without reading the cached one.
+    const resolve = () =>
+      this.cache.resolve<CachedResponse | Uncacheable>(lookup.key, loader, {
+        profile: c.profile,
+        ttl: o.ttl,
+        tags: list(o.tags, req, ctx),
+        staleWhileRevalidate: o.staleWhileRevalidate,
+        staleIfError: o.staleIfError,
+        lock: o.lock,
+        response: true,
+        refresh: lookup.revalidate,
+        unless: isUncacheable,
+      });
+    // One `cache.lookup` span per lookup (on a miss the handler's work runs inside it).
+    const { value, outcome } = lookup.revalidate
+      ? await resolve()
+      : await runInSpan('cache.lookup', { 'redwing.cache.profile': c.profile ?? 'default' }, (span) =>
+          resolve().then((result) => {
             span.setAttribute('redwing.cache.outcome', result.outcome);
             return result;
           }),
-      );
-      value = r.value;
-      outcome = r.outcome;
-    }
+        );
     if (isUncacheable(value)) {
       // The leader sends its own result as usual; a caller that only waited for it runs its own handler.
       return ran ? of(body) : next.handle();
     }
-    return this.send(req, res, value, outcome === 'hit' ? 'HIT' : outcome === 'stale' ? 'STALE' : 'MISS');
+    return this.send(x, value, outcome === 'hit' ? 'HIT' : outcome === 'stale' ? 'STALE' : 'MISS');
   }
 
-  private put(
-    c: NonNullable<RoutePlan['put']>,
-    ctx: ExecutionContext,
-    req: HttpRequest,
-    res: HttpResponse,
-    next: CallHandler,
-  ): Observable<unknown> {
+  private put(c: NonNullable<RoutePlan['put']>, x: Exchange): Observable<unknown> {
     const o = c.options;
-    return next.handle().pipe(
+    const { req, ctx } = x;
+    return x.next.handle().pipe(
       mergeMap(async (body: unknown) => {
-        const user = o.scope === 'global' ? undefined : userIdentity(req, this.cache.userKey);
+        const user = o.scope === 'global' ? undefined : userIdentity(req, this.cache.http.userKey);
         if (user === null) {
           this.warnUnidentifiedUser();
           return body;
         }
-        const r = this.toCached(
-          body,
-          res,
-          routeStatus(c.declaredStatus, req.method),
-          user === undefined,
-          o.unless ? (b) => o.unless!(b, req, ctx) : undefined,
-        );
+        const r = this.toCached(body, x, {
+          expectedStatus: routeStatus(c.declaredStatus, req.method),
+          shared: user === undefined,
+          unless: o.unless ? (b) => o.unless!(b, req, ctx) : undefined,
+        });
         if (!isUncacheable(r)) {
-          const key = this.keyFor(o.key, req, ctx, 'GET', user);
+          const key = this.keyFor(o.key, x, { method: 'GET', user });
           await this.cache
-            .storeResponse(c.profile, key, r, {
+            .storeResponse(key, r, {
+              profile: c.profile,
               ttl: o.ttl,
               tags: list(o.tags, req, ctx),
               staleWhileRevalidate: o.staleWhileRevalidate,
@@ -257,12 +234,8 @@ export class CacheInterceptor implements NestInterceptor {
     );
   }
 
-  private evictAfter(
-    o: CacheEvictOptions,
-    ctx: ExecutionContext,
-    req: HttpRequest,
-    next: CallHandler,
-  ): Observable<unknown> {
+  private evictAfter(o: CacheEvictOptions, x: Exchange): Observable<unknown> {
+    const { req, ctx, next } = x;
     return next.handle().pipe(
       mergeMap(async (body: unknown) => {
         await this.cache
@@ -278,12 +251,8 @@ export class CacheInterceptor implements NestInterceptor {
     );
   }
 
-  private send(
-    req: HttpRequest,
-    res: HttpResponse,
-    r: CachedResponse,
-    xCache: 'HIT' | 'MISS' | 'STALE',
-  ): Observable<unknown> {
+  private send(x: Exchange, r: CachedResponse, xCache: 'HIT' | 'MISS' | 'STALE'): Observable<unknown> {
+    const { req, res } = x;
     res.header('X-Cache', xCache);
     res.header('ETag', r.etag);
     if (etagMatches(req.headers['if-none-match'], r.etag)) {
@@ -296,11 +265,11 @@ export class CacheInterceptor implements NestInterceptor {
   /** What gets stored for a handler result, or UNCACHEABLE. */
   private toCached(
     body: unknown,
-    res: HttpResponse,
-    expectedStatus: number,
-    shared: boolean,
-    unless: ((body: unknown) => boolean) | undefined,
+    x: Exchange,
+    rule: { expectedStatus: number; shared: boolean; unless: ((body: unknown) => boolean) | undefined },
   ): CachedResponse | Uncacheable {
+    const { res } = x;
+    const { expectedStatus, shared, unless } = rule;
     const status = res.statusCode;
     // The route's own status (@HttpCode, or Nest's default for the method): a replay gets it from Nest again.
     // A status the handler set itself would not be replayed, so such a response is not stored.
@@ -333,13 +302,13 @@ export class CacheInterceptor implements NestInterceptor {
 
   private keyFor(
     custom: string | CacheArgsFn<string> | undefined,
-    req: HttpRequest,
-    ctx: ExecutionContext,
-    method: string,
-    user: string | undefined,
+    x: Exchange,
+    scope: { method: string; user: string | undefined },
   ): string {
+    const { req } = x;
+    const { method, user } = scope;
     if (custom === undefined) return routeKey(method, req.originalUrl ?? req.url, user);
-    const base = typeof custom === 'function' ? custom(req, ctx) : custom;
+    const base = typeof custom === 'function' ? custom(req, x.ctx) : custom;
     return user === undefined ? base : `${base}#u:${user}`;
   }
 

@@ -114,6 +114,26 @@ export interface GetOrSetOptions<T = unknown> extends CacheSetOptions {
   unless?: (value: T) => boolean;
 }
 
+/** How a lookup was answered: fresh from L1 or Redis, a stale copy, or loaded. */
+export type CacheOutcome = 'hit' | 'stale' | 'miss';
+
+/** What `CacheService.resolve()` returns: the value and how it was found (for `X-Cache`). */
+export interface CacheLookup<T> {
+  value: T;
+  outcome: CacheOutcome;
+}
+
+/** Options of `CacheService.resolve()`: those of `getOrSet`, and two that `CacheInterceptor` uses. */
+export interface ResolveOptions<T = unknown> extends GetOrSetOptions<T> {
+  /** Store the value as an HTTP response (a `CachedResponse`: body, status, ETag). @default false */
+  response?: boolean;
+  /**
+   * Skip the cached copy: run the loader and store its value (a request's `Cache-Control: no-cache`).
+   * Counts as a miss and a load. @default false
+   */
+  refresh?: boolean;
+}
+
 /** One entry of `mset`. */
 export interface CacheEntryInput<T = unknown> {
   key: string;

@@ -1,7 +1,6 @@
 import type { Logger } from '@nestjs/common';
 import type { ManagedRedisClient, RedisConnection } from '@redwing/redis';
 import type { CacheKeys } from './cache-keys';
-import { publishInvalidationScript } from './scripts/publish-invalidation.script';
 
 /** What one invalidation message carries. Sent as `<seq>|<json>`; seq 0 = a wake-up without a number. */
 export interface InvalidationMessage {
@@ -25,7 +24,25 @@ export interface BusHandlers {
   flush(reason: 'resync' | 'gap'): void;
 }
 
-type ScriptRunner = (key: string, channel: string, body: string) => Promise<number>;
+/** The Redis commands the bus needs (the cache's `RedisTier` provides them). */
+export interface BusStore {
+  /** Publishes a body with the next sequence number; -1 when the counter was reset. */
+  publishInvalidation(body: string): Promise<number>;
+  /** The current sequence number (0 before the first message). */
+  readEpoch(): Promise<number>;
+}
+
+/** What an {@link InvalidationBus} is built from. */
+export interface BusOptions {
+  /** The client whose shared subscriber connection the bus listens on. */
+  client: ManagedRedisClient;
+  keys: CacheKeys;
+  store: BusStore;
+  /** This instance's id (messages it sent come back with it). */
+  origin: string;
+  handlers: BusHandlers;
+  logger: Logger;
+}
 
 /** Most operations one message carries; bigger batches go out as several messages. */
 const MAX_BATCH = 500;
@@ -52,14 +69,23 @@ export class InvalidationBus {
   private batch: { message: InvalidationMessage; size: number; done: Promise<void> } | undefined;
   private readonly inFlight = new Set<Promise<void>>();
   readonly counters = { published: 0, received: 0, flushes: 0, resets: 0 };
+  readonly origin: string;
+  private readonly client: ManagedRedisClient;
+  private readonly keys: CacheKeys;
+  private readonly store: BusStore;
+  private readonly handlers: BusHandlers;
+  private readonly logger: Logger;
 
-  constructor(
-    private readonly client: ManagedRedisClient,
-    private readonly keys: CacheKeys,
-    readonly origin: string,
-    private readonly handlers: BusHandlers,
-    private readonly logger: Logger,
-  ) {}
+  constructor(options: BusOptions) {
+    ({
+      client: this.client,
+      keys: this.keys,
+      store: this.store,
+      origin: this.origin,
+      handlers: this.handlers,
+      logger: this.logger,
+    } = options);
+  }
 
   /** True while messages are known to arrive: subscribed, and no message missed since. */
   get isSynced(): boolean {
@@ -134,21 +160,16 @@ export class InvalidationBus {
   }
 
   private async send(message: InvalidationMessage): Promise<void> {
-    const run = (this.client.command as unknown as Record<string, ScriptRunner>)[
-      publishInvalidationScript.name
-    ];
-    const p = run
-      .call(this.client.command, this.keys.epoch, this.keys.channel, JSON.stringify(message))
-      .then((seq) => {
-        this.counters.published++;
-        if (seq === -1) {
-          this.counters.resets++;
-          this.logger.warn(
-            `${this.keys.epoch} did not hold an integer and was reset; something else writes into the cache ` +
-              `namespace. Other instances flush their L1 once.`,
-          );
-        }
-      });
+    const p = this.store.publishInvalidation(JSON.stringify(message)).then((seq) => {
+      this.counters.published++;
+      if (seq === -1) {
+        this.counters.resets++;
+        this.logger.warn(
+          `${this.keys.epoch} did not hold an integer and was reset; something else writes into the cache ` +
+            `namespace. Other instances flush their L1 once.`,
+        );
+      }
+    });
     this.inFlight.add(p);
     try {
       await p;
@@ -212,9 +233,8 @@ export class InvalidationBus {
           if (!sub || sub.status !== 'ready') return;
           try {
             await this.withTimeout(sub.subscribe(this.keys.channel));
-            const raw = await this.client.command.get(this.keys.epoch);
+            const epoch = await this.store.readEpoch();
             if (this.stopped || this.resyncWanted || sub.status !== 'ready') break;
-            const epoch = raw === null ? 0 : Number(raw);
             if (this.seqAtDisconnect === undefined || epoch !== this.seqAtDisconnect) this.flush('resync');
             this.lastSeq = Math.max(epoch, this.seenDuringResync);
             this.synced = true;

@@ -16,6 +16,9 @@ export interface L1Entry {
   size: number;
 }
 
+/** What a caller stores: the value, its serialized size in bytes and its lifetime. */
+export type L1Input = Omit<L1Entry, 'expiresAt'>;
+
 /** Fixed cost of an entry besides its key and value, in bytes (object, LRU slots, index). */
 const ENTRY_OVERHEAD = 96;
 
@@ -63,21 +66,22 @@ export class L1Store {
    * Stores an entry; `localOnly` marks one written while Redis was down. Returns false when the entry alone
    * is larger than `maxBytes` (nothing is stored).
    */
-  set(
-    key: string,
-    value: unknown,
-    meta: Omit<L1Entry, 'value' | 'size' | 'expiresAt'>,
-    size: number,
-    now: number,
-    localOnly = false,
-  ): boolean {
-    const total = size + 2 * key.length + ENTRY_OVERHEAD;
-    const expiresAt = Math.min(meta.staleUntil, now + this.ttl);
+  set(key: string, input: L1Input, now: number, localOnly = false): boolean {
+    const total = input.size + 2 * key.length + ENTRY_OVERHEAD;
+    const expiresAt = Math.min(input.staleUntil, now + this.ttl);
     if (total > this.maxBytes || expiresAt <= now) {
       this.lru.delete(key);
       return false;
     }
-    const entry: L1Entry = { value, ...meta, expiresAt, size: total };
+    const entry: L1Entry = {
+      value: input.value,
+      freshUntil: input.freshUntil,
+      staleUntil: input.staleUntil,
+      delta: input.delta,
+      tags: input.tags,
+      expiresAt,
+      size: total,
+    };
     this.lru.set(key, entry);
     if (entry.tags) {
       for (const tag of entry.tags) {

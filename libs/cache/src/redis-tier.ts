@@ -1,11 +1,21 @@
-import type { ManagedRedisClient, RedisConnection } from '@redwing/redis';
+import {
+  defineScripts,
+  type ManagedRedisClient,
+  type RedisConnection,
+  type ScriptCallers,
+} from '@redwing/redis';
 import { masterNodes } from './cache-inspector';
 import { groupBySlot, type CacheKeys } from './cache-keys';
 import { addTagMemberScript } from './scripts/add-tag-member.script';
 import { publishInvalidationScript } from './scripts/publish-invalidation.script';
 import { releaseLeaseScript } from './scripts/release-lease.script';
 
-type ScriptFn = (...args: Array<string | number | Buffer>) => Promise<number>;
+/** The cache's Lua scripts (typed callers, EVALSHA with EVAL fallback). */
+export const CACHE_SCRIPTS = {
+  addTagMember: addTagMemberScript,
+  publishInvalidation: publishInvalidationScript,
+  releaseLease: releaseLeaseScript,
+};
 
 /** Keys per UNLINK on a standalone server (Cluster: one UNLINK per hash slot). */
 const UNLINK_BATCH = 1_000;
@@ -19,8 +29,9 @@ const TAG_SLACK = 1_000;
  * decides how to serve around them.
  */
 export class RedisTier {
-  readonly command: RedisConnection;
+  private readonly command: RedisConnection;
   private readonly isCluster: boolean;
+  private readonly scripts: ScriptCallers<typeof CACHE_SCRIPTS>;
 
   constructor(
     private readonly client: ManagedRedisClient,
@@ -28,9 +39,26 @@ export class RedisTier {
   ) {
     this.command = client.command;
     this.isCluster = client.topology === 'cluster';
-    for (const script of [publishInvalidationScript, addTagMemberScript, releaseLeaseScript]) {
-      this.command.defineCommand(script.name, { numberOfKeys: script.numberOfKeys, lua: script.lua });
-    }
+    this.scripts = defineScripts(this.command, CACHE_SCRIPTS);
+  }
+
+  /** The raw value of one entry, or null when absent: one GET. */
+  read(fullKey: string): Promise<Buffer | null> {
+    return this.command.getBuffer(fullKey);
+  }
+
+  /** The current invalidation sequence number (0 when none was published yet). */
+  async readEpoch(): Promise<number> {
+    const raw = await this.command.get(this.keys.epoch);
+    return raw === null ? 0 : Number(raw);
+  }
+
+  /**
+   * Publishes an invalidation message body with the next sequence number (one script: INCR + PUBLISH).
+   * Resolves to the number, or -1 when the counter held no integer and was reset.
+   */
+  publishInvalidation(body: string): Promise<number> {
+    return this.scripts.publishInvalidation([this.keys.epoch], [this.keys.channel, body]);
   }
 
   /** Raw values of several entries (null where absent): one MGET, or one per hash slot on Cluster. */
@@ -57,17 +85,15 @@ export class RedisTier {
    * reads the set meanwhile deletes the entry too). `onForeignTag` is told about a tag key that is not a set.
    */
   async write(
-    fullKey: string,
-    buf: Buffer,
-    px: number,
-    tags: readonly string[] | undefined,
+    entry: { fullKey: string; buf: Buffer; px: number; tags: readonly string[] | undefined },
     onForeignTag: (tagKey: string) => void,
   ): Promise<void> {
+    const { fullKey, buf, px, tags } = entry;
     const ops: Array<Promise<unknown>> = [];
     for (const tag of tags ?? []) {
       const tagKey = this.keys.tag(tag);
       ops.push(
-        this.script(addTagMemberScript.name)(tagKey, fullKey, px + TAG_SLACK).then((r) => {
+        this.scripts.addTagMember([tagKey], [fullKey, px + TAG_SLACK]).then((r) => {
           if (r === -1) onForeignTag(tagKey);
         }),
       );
@@ -134,18 +160,17 @@ export class RedisTier {
   }
 
   /** Releases our lease, publishing `body` on `channel` unless it is ''. 1 = released, -1 = not ours any more. */
-  releaseLease(leaseKey: string, token: string, channel: string, body: string): Promise<number> {
-    return this.script(releaseLeaseScript.name)(leaseKey, token, channel, body);
+  releaseLease(
+    leaseKey: string,
+    token: string,
+    wake: { channel: string; body: string } | null,
+  ): Promise<1 | -1> {
+    return this.scripts.releaseLease([leaseKey], [token, wake?.channel ?? '', wake?.body ?? '']);
   }
 
   /** Deletes one entry, best effort (an unreadable entry). */
   drop(fullKey: string): void {
     this.command.unlink(fullKey).catch(() => undefined);
-  }
-
-  private script(name: string): ScriptFn {
-    const fn = (this.command as unknown as Record<string, ScriptFn>)[name];
-    return (...args) => fn.apply(this.command, args);
   }
 }
 

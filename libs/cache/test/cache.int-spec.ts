@@ -5,7 +5,9 @@
 import { CacheValueTooLargeError } from '@redwing/cache';
 import type { Cluster, Redis } from 'ioredis';
 import { RedisCluster, RedisServer, stopAll } from '../../../test/harness';
+import { defineScripts } from '@redwing/redis';
 import { keySlot } from '../src/cache-keys';
+import { CACHE_SCRIPTS } from '../src/redis-tier';
 import { bootCache, countingLoader, sleep, waitFor, type CacheInstance, type Topology } from './helpers';
 
 afterAll(() => stopAll());
@@ -353,37 +355,25 @@ describe.each(['standalone', 'cluster'] as const)('CacheService on %s', (kind) =
   }
 
   describe('scripts', () => {
+    /** The cache's scripts as it calls them (defineScripts: EVALSHA, EVAL on NOSCRIPT). */
+    const scripts = () => defineScripts(raw, CACHE_SCRIPTS);
+
     it('add-tag-member: adds, never shortens the set lifetime, and returns -1 on a foreign type', async () => {
       const tagKey = `redwing:cache:~tag:${fresh('t')}`;
-      const run = (member: string, ttl: number) =>
-        (raw as unknown as Record<string, (...a: unknown[]) => Promise<number>>).redwingCacheAddTagMember(
-          tagKey,
-          member,
-          ttl,
-        );
+      const run = (member: string, ttl: number) => scripts().addTagMember([tagKey], [member, ttl]);
       expect(await run('m1', 60_000)).toBe(1);
       expect(await run('m1', 60_000)).toBe(0);
       expect(await run('m2', 1_000)).toBe(1);
       expect(await raw.pttl(tagKey)).toBeGreaterThan(50_000);
       const wrong = `redwing:cache:~tag:${fresh('t')}`;
       await raw.set(wrong, 'a string');
-      expect(
-        await (
-          raw as unknown as Record<string, (...a: unknown[]) => Promise<number>>
-        ).redwingCacheAddTagMember(wrong, 'm', 1_000),
-      ).toBe(-1);
+      expect(await scripts().addTagMember([wrong], ['m', 1_000])).toBe(-1);
       expect(await raw.get(wrong)).toBe('a string');
     });
 
     it('release-lease: deletes only our lease (-1 otherwise) and publishes the wake-up', async () => {
       const lease = `redwing:cache:~lease:default:${fresh()}`;
-      const run = (token: string) =>
-        (raw as unknown as Record<string, (...a: unknown[]) => Promise<number>>).redwingCacheReleaseLease(
-          lease,
-          token,
-          '',
-          '',
-        );
+      const run = (token: string) => scripts().releaseLease([lease], [token, '', '']);
       await raw.set(lease, 'theirs', 'PX', 10_000);
       expect(await run('mine')).toBe(-1);
       expect(await raw.get(lease)).toBe('theirs');
@@ -401,9 +391,8 @@ describe.each(['standalone', 'cluster'] as const)('CacheService on %s', (kind) =
       // earlier tests) cannot increment it between the corruption and the call; the channel is the real one.
       const counter = `redwing:cache:~epoch-test:${fresh()}`;
       await raw.set(counter, 'not a number');
-      const run = (raw as unknown as Record<string, (...a: unknown[]) => Promise<number>>)
-        .redwingCachePublishInvalidation;
-      const publish = () => run.call(raw, counter, 'redwing:cache:~inv', JSON.stringify({ o: 'test' }));
+      const publish = () =>
+        scripts().publishInvalidation([counter], ['redwing:cache:~inv', JSON.stringify({ o: 'test' })]);
       expect(await publish()).toBe(-1);
       expect(await raw.get(counter)).toBe('1');
       // The message went out as number 1: B, which had seen a higher number, notices the gap and flushes.

@@ -1,3 +1,5 @@
+import { luaScript } from '@redwing/redis';
+
 /**
  * Records that an entry carries a tag: adds the entry's key to the tag set and makes sure the set lives at
  * least as long as the entry (it never shortens a longer lifetime set by another entry).
@@ -8,7 +10,7 @@
  * Returns  1 when added, 0 when it was a member already;
  *          -1 when KEYS[1] holds something other than a set (nothing changed).
  */
-export const addTagMemberScript = {
+export const addTagMemberScript = luaScript<1 | 0 | -1>({
   name: 'redwingCacheAddTagMember',
   numberOfKeys: 1,
   lua: `
@@ -20,4 +22,4 @@ local ttl = tonumber(ARGV[2])
 if redis.call('PTTL', KEYS[1]) < ttl then redis.call('PEXPIRE', KEYS[1], ttl) end
 return added
 `,
-} as const;
+});

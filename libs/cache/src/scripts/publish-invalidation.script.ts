@@ -1,3 +1,5 @@
+import { luaScript } from '@redwing/redis';
+
 /**
  * Publishes an invalidation message with the next sequence number, atomically. Subscribers check that the
  * numbers they receive are consecutive; a gap (or a reconnect after which the stored number moved) means
@@ -10,7 +12,7 @@
  *          -1 when KEYS[1] did not hold an integer: it was reset to 1 and the message went out as number 1
  *          (subscribers see a gap and flush, which is the safe outcome).
  */
-export const publishInvalidationScript = {
+export const publishInvalidationScript = luaScript<number>({
   name: 'redwingCachePublishInvalidation',
   numberOfKeys: 1,
   lua: `
@@ -24,4 +26,4 @@ end
 redis.call('PUBLISH', ARGV[1], seq .. '|' .. ARGV[2])
 return seq
 `,
-} as const;
+});

@@ -1,3 +1,5 @@
+import { luaScript } from '@redwing/redis';
+
 /**
  * Releases the lease of the cross-instance single-flight, only if it is still ours, and optionally wakes the
  * instances waiting for it (after a failed load, so they do not wait out their full `wait`).
@@ -10,7 +12,7 @@
  *          -1 when the lease is no longer ours (it expired, maybe taken by another instance): nothing
  *          deleted, nothing published.
  */
-export const releaseLeaseScript = {
+export const releaseLeaseScript = luaScript<1 | -1>({
   name: 'redwingCacheReleaseLease',
   numberOfKeys: 1,
   lua: `
@@ -20,4 +22,4 @@ redis.call('DEL', KEYS[1])
 if ARGV[2] ~= '' then redis.call('PUBLISH', ARGV[2], ARGV[3]) end
 return 1
 `,
-} as const;
+});
