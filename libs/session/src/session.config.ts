@@ -19,7 +19,7 @@ export interface ResolvedSessionConfig {
     domain?: string;
     path: string;
   };
-  csrf: { enabled: boolean; header: string };
+  csrf: { enabled: boolean; header: string; exempt: ReadonlySet<string> };
 }
 
 /** The `SESSION_*` environment variables (README table). */
@@ -81,7 +81,7 @@ const TOP_KEYS = [
   'env',
 ];
 const COOKIE_KEYS = ['name', 'secure', 'sameSite', 'domain', 'path'];
-const CSRF_KEYS = ['enabled', 'header'];
+const CSRF_KEYS = ['enabled', 'header', 'exempt'];
 const COOKIE_NAME = /^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,64}$/;
 const HEADER_NAME = /^[A-Za-z0-9-]{1,64}$/;
 
@@ -160,6 +160,11 @@ export function resolveSessionConfig(options: SessionModuleOptions = {}): Resolv
         check.string(csrf.header, 'csrf.header', { pattern: HEADER_NAME, hint: 'a header name' }) ??
         SESSION_DEFAULTS.csrfHeader
       ).toLowerCase(),
+      exempt: new Set(
+        check.array(csrf.exempt, 'csrf.exempt', (item, field) =>
+          check.string(item, field, { pattern: /^\/[^?#\s]*$/, hint: 'a path starting with / (no query)' }),
+        ) ?? [],
+      ),
     },
   };
 }

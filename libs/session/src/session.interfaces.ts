@@ -38,6 +38,12 @@ export interface SessionCsrfOptions {
   enabled?: boolean;
   /** Request header carrying the token (case-insensitive). @default 'x-csrf-token' */
   header?: string;
+  /**
+   * Paths (exact, without the query string) exempt from the check, e.g. `['/auth/login']`: a login route
+   * authenticates with the credentials in its body, not with the cookie, and replaces the session it carries.
+   * @default []
+   */
+  exempt?: string[];
 }
 
 /** Options of `SessionModule.forRoot()`. Durations are milliseconds. */

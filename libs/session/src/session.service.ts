@@ -13,6 +13,7 @@ import {
   REDWING_METRICS,
   RedisClientManager,
   RedisScriptError,
+  RedisUnavailableError,
   runInSpan,
   type ManagedRedisClient,
   type MetricsRegistry,
@@ -98,6 +99,9 @@ export class SessionService implements OnModuleInit, OnApplicationShutdown {
   private readonly base: string;
   private readonly logger = new Logger('SessionService');
   private warnedInsecure = false;
+  /** Sessions whose create timed out, to delete once Redis answers (key → index key, ref, attempts). */
+  private readonly orphans = new Map<string, { index: string; ref: string; attempts: number }>();
+  private orphanTimer?: NodeJS.Timeout;
 
   constructor(
     @Inject(SESSION_MODULE_OPTIONS) options: SessionModuleOptions,
@@ -125,6 +129,9 @@ export class SessionService implements OnModuleInit, OnApplicationShutdown {
   }
 
   async onApplicationShutdown(): Promise<void> {
+    clearTimeout(this.orphanTimer);
+    this.orphanTimer = undefined;
+    this.orphans.clear();
     await this.revocations.stop();
   }
 
@@ -155,6 +162,11 @@ export class SessionService implements OnModuleInit, OnApplicationShutdown {
         return { id, session: this.codec.fresh(id, k.ref, meta, data, ttl) as SessionRecord<D> };
       } catch (err) {
         if (err instanceof RedisScriptError && attempt < 2) continue;
+        if (isRedisUnavailable(err) && !(err instanceof RedisUnavailableError)) {
+          // Sent, but the reply never came: Redis may still apply it later. Nobody will ever receive this id;
+          // delete it once Redis answers again so no orphan shows in the user's session list.
+          this.compensate(k.session, this.indexKey(k.tag, userId), k.ref);
+        }
         throw this.translate(err, 'create');
       }
     }
@@ -502,6 +514,31 @@ export class SessionService implements OnModuleInit, OnApplicationShutdown {
 
   private indexKey(tag: string, userId: string | null): string {
     return `${this.base}:{${tag}}:u:${userId === null ? '-' : this.crypto.userHash(userId)}`;
+  }
+
+  private compensate(key: string, index: string, ref: string): void {
+    this.orphans.set(key, { index, ref, attempts: 0 });
+    this.scheduleOrphanSweep(0);
+  }
+
+  private scheduleOrphanSweep(delay: number): void {
+    if (this.orphanTimer || this.orphans.size === 0) return;
+    this.orphanTimer = setTimeout(() => void this.sweepOrphans(), delay);
+    this.orphanTimer.unref();
+  }
+
+  /** Delete timed-out creates; retried every second for 5 minutes at most. */
+  private async sweepOrphans(): Promise<void> {
+    for (const [key, orphan] of this.orphans) {
+      try {
+        await this.scripts.destroy([key, orphan.index], [orphan.ref]);
+        this.orphans.delete(key);
+      } catch {
+        if (++orphan.attempts >= 300) this.orphans.delete(key);
+      }
+    }
+    this.orphanTimer = undefined;
+    this.scheduleOrphanSweep(1_000);
   }
 
   private translate(err: unknown, operation: string): unknown {
