@@ -23,6 +23,12 @@ export class HeldLock implements Lock {
 
   /** What `JSON.stringify` and `util.inspect` show: never the owner value. */
   toJSON(): Lock & { state: string } {
-    return { resource: this.resource, fence: this.fence, validUntil: this.validUntil, ttl: this.ttl, state: this.state };
+    return {
+      resource: this.resource,
+      fence: this.fence,
+      validUntil: this.validUntil,
+      ttl: this.ttl,
+      state: this.state,
+    };
   }
 }

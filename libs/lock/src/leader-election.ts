@@ -98,7 +98,10 @@ export class LeaderElection {
     let lock: Lock | null;
     try {
       // Wait up to a third of the ttl: the release message (or the lease's end) wakes the attempt.
-      lock = await this.locks.acquire(`leader:${this.name}`, { ttl: this.ttl, wait: Math.floor(this.ttl / 3) });
+      lock = await this.locks.acquire(`leader:${this.name}`, {
+        ttl: this.ttl,
+        wait: Math.floor(this.ttl / 3),
+      });
     } catch (err) {
       if ((err as Error).name !== 'LockBusyError') this.logger.debug(`campaign: ${describeRedisError(err)}`);
       this.schedule(err instanceof Error && err.name === 'LockBusyError' ? 0 : Math.floor(this.ttl / 3));
@@ -152,7 +155,9 @@ export class LeaderElection {
     if (!lock) return;
     this.lock = undefined;
     clearTimeout(this.watchdog);
-    this.controller?.abort(new LockLostError(lock.resource, lock.fence, reason === 'stopped' ? 'released' : 'expired'));
+    this.controller?.abort(
+      new LockLostError(lock.resource, lock.fence, reason === 'stopped' ? 'released' : 'expired'),
+    );
     this.hooks.changed('revoked');
     this.logger.log(`revoked (${reason}, fence ${lock.fence})`);
     this.call(() => this.options.revoked?.(reason));
@@ -160,7 +165,9 @@ export class LeaderElection {
 
   private call(fn: () => void | Promise<void>): void {
     try {
-      void Promise.resolve(fn()).catch((err: unknown) => this.logger.error(`callback failed: ${String(err)}`));
+      void Promise.resolve(fn()).catch((err: unknown) =>
+        this.logger.error(`callback failed: ${String(err)}`),
+      );
     } catch (err) {
       this.logger.error(`callback failed: ${String(err)}`);
     }

@@ -75,9 +75,14 @@ export class LockAuthority {
     this.quorum = Math.floor(clients.length / 2) + 1;
     this.scripts = clients.map((c) => defineScripts(c.command, SCRIPTS));
     const ops = new Map<string, 'acquire' | 'release' | 'extend'>();
-    const markers = { acquireScript: 'redwing:acquire', extendScript: 'redwing:extend', releaseScript: 'redwing:release' };
+    const markers = {
+      acquireScript: 'redwing:acquire',
+      extendScript: 'redwing:extend',
+      releaseScript: 'redwing:release',
+    };
     const voters = clients.map((_, i) => ({
-      evalsha: (hash: string, numberOfKeys: number, args: string[]) => this.vote(i, ops.get(hash)!, numberOfKeys, args),
+      evalsha: (hash: string, numberOfKeys: number, args: string[]) =>
+        this.vote(i, ops.get(hash)!, numberOfKeys, args),
       eval: () => Promise.reject(new Error('unreachable: Redwing scripts fall back to EVAL themselves')),
       quit: () => Promise.resolve('OK'),
     }));
@@ -131,7 +136,7 @@ export class LockAuthority {
       }
       return { kind: 'busy', retryAfter: Math.max(1, ...ballot.busy) };
     } finally {
-      this.ballots.delete(value);
+      this.ballots.delete(`acquire:${value}`);
     }
   }
 
@@ -148,7 +153,7 @@ export class LockAuthority {
       if (!(err instanceof ExecutionError)) throw err;
       return ballot.failures.size > this.size - this.quorum ? 'unavailable' : 'not-owner';
     } finally {
-      this.ballots.delete(lease.value);
+      this.ballots.delete(`release:${lease.value}`);
     }
   }
 
@@ -156,7 +161,11 @@ export class LockAuthority {
   async extend(
     lease: RedlockLock,
     ttl: number,
-  ): Promise<{ kind: 'extended'; lease: RedlockLock } | { kind: 'not-owner' | 'expired' } | { kind: 'unavailable'; cause: unknown }> {
+  ): Promise<
+    | { kind: 'extended'; lease: RedlockLock }
+    | { kind: 'not-owner' | 'expired' }
+    | { kind: 'unavailable'; cause: unknown }
+  > {
     if (lease.expiration < Date.now()) return { kind: 'expired' };
     const ballot = this.open(lease.value, 'extend', '');
     try {
@@ -168,7 +177,7 @@ export class LockAuthority {
       }
       return { kind: ballot.notOwner > 0 ? 'not-owner' : 'expired' };
     } finally {
-      this.ballots.delete(lease.value);
+      this.ballots.delete(`extend:${lease.value}`);
     }
   }
 
@@ -181,7 +190,9 @@ export class LockAuthority {
     from: RedlockLock,
     ttl: number,
     waiter: string,
-  ): Promise<{ kind: 'handed'; value: string; fence: number; lease: RedlockLock } | { kind: 'released' | 'not-owner' }> {
+  ): Promise<
+    { kind: 'handed'; value: string; fence: number; lease: RedlockLock } | { kind: 'released' | 'not-owner' }
+  > {
     const value = this.newOwner();
     const start = Date.now();
     const [code, fence] = await this.scripts[0].handoff(
@@ -198,12 +209,18 @@ export class LockAuthority {
 
   private open(value: string, phase: Ballot['phase'], waiter: string): Ballot {
     const ballot: Ballot = { grants: new Map(), busy: [], failures: new Map(), notOwner: 0, phase, waiter };
-    this.ballots.set(value, ballot);
+    // Keyed by operation too: an extension may still be in flight when the release of the same lock starts.
+    this.ballots.set(`${phase}:${value}`, ballot);
     return ballot;
   }
 
   /** Multi-master: raise every granting member's counter to the issued token before the lease is used. */
-  private async ratchet(keys: ResourceKeys, fence: number, ballot: Ballot, lease: RedlockLock): Promise<void> {
+  private async ratchet(
+    keys: ResourceKeys,
+    fence: number,
+    ballot: Ballot,
+    lease: RedlockLock,
+  ): Promise<void> {
     const members = [...ballot.grants.keys()];
     const results = await Promise.allSettled(
       members.map((i) => this.scripts[i].ratchet([keys.fence], [fence, FENCE_COUNTER_TTL])),
@@ -216,10 +233,16 @@ export class LockAuthority {
   }
 
   /** One member's vote, called by redlock as `evalsha(hash, numberOfKeys, [...keys, ...args])`. */
-  private async vote(member: number, op: 'acquire' | 'release' | 'extend', n: number, args: string[]): Promise<number> {
+  private async vote(
+    member: number,
+    op: 'acquire' | 'release' | 'extend',
+    n: number,
+    args: string[],
+  ): Promise<number> {
     const lockKey = args[0];
     const value = args[n];
-    const ballot = this.ballots.get(value);
+    // redlock's clean-up release after a failed acquisition runs under the acquisition's ballot.
+    const ballot = this.ballots.get(`${op}:${value}`) ?? this.ballots.get(`acquire:${value}`);
     const scripts = this.scripts[member];
     try {
       if (op === 'acquire') {
@@ -237,8 +260,12 @@ export class LockAuthority {
       if (op === 'release') {
         // redlock's clean-up after a failed acquisition: nothing to undo where nothing was granted and the
         // outcome is known, so skip the round trip.
-        if (ballot?.phase === 'acquire' && !ballot.grants.has(member) && !ballot.failures.has(member)) return n;
-        const released = await scripts.release([lockKey, `${lockKey}:waiting`], [value, this.channel, lockKey]);
+        if (ballot?.phase === 'acquire' && !ballot.grants.has(member) && !ballot.failures.has(member))
+          return n;
+        const released = await scripts.release(
+          [lockKey, `${lockKey}:waiting`],
+          [value, this.channel, lockKey],
+        );
         if (released === 1) return n;
       } else {
         const extended = await scripts.extend([lockKey], [value, args[n + 1]]);

@@ -49,7 +49,10 @@ export class LockMethodExplorer implements OnModuleInit {
         if (!options) continue;
         const field = `${wrapper.name}.${name}`;
         if (!wrapper.isDependencyTreeStatic()) {
-          throw new LockConfigError(field, 'uses @WithLock in a request- or transient-scoped provider; use LockService.using() there');
+          throw new LockConfigError(
+            field,
+            'uses @WithLock in a request- or transient-scoped provider; use LockService.using() there',
+          );
         }
         instance[name] = this.wrap(field, original as AnyFn, options);
       }

@@ -38,10 +38,7 @@ export class LockMetrics {
   private lost?: (reason: string) => Incrementer;
   private changes?: (change: 'elected' | 'revoked') => Incrementer;
 
-  constructor(
-    metrics: MetricsRegistry | undefined,
-    leaderStates: () => Map<string, boolean>,
-  ) {
+  constructor(metrics: MetricsRegistry | undefined, leaderStates: () => Map<string, boolean>) {
     if (!metrics) return;
     const acquisitions = metrics.counter({
       name: 'redwing_lock_acquisitions_total',

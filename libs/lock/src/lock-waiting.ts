@@ -54,7 +54,15 @@ export class LockWaiting {
     if (this.closed) return Promise.reject(new LockUnavailableError(resource, 'acquire'));
     const state = this.states.get(keys.lock);
     if (state) return this.enqueue(state, ttl, wait, started, false);
-    const fresh: ResourceState = { resource, keys, holders: 0, waiters: [], attempting: true, wake: false, hint: 0 };
+    const fresh: ResourceState = {
+      resource,
+      keys,
+      holders: 0,
+      waiters: [],
+      attempting: true,
+      wake: false,
+      hint: 0,
+    };
     this.states.set(keys.lock, fresh);
     return this.firstAttempt(fresh, ttl, wait, started);
   }
@@ -82,7 +90,11 @@ export class LockWaiting {
   }
 
   /** Give a lock handed over by `release()` to the head waiter (or release it when nobody waits any more). */
-  handedOver(lock: HeldLock, handed: { value: string; fence: number; lease: RedlockLock }, ttl: number): void {
+  handedOver(
+    lock: HeldLock,
+    handed: { value: string; fence: number; lease: RedlockLock },
+    ttl: number,
+  ): void {
     const state = this.states.get(lock.keys.lock)!;
     const waiter = state.waiters.shift();
     if (!waiter) {
@@ -109,7 +121,12 @@ export class LockWaiting {
     this.states.clear();
   }
 
-  private async firstAttempt(state: ResourceState, ttl: number, wait: number, started: number): Promise<HeldLock> {
+  private async firstAttempt(
+    state: ResourceState,
+    ttl: number,
+    wait: number,
+    started: number,
+  ): Promise<HeldLock> {
     let result: AttemptResult;
     try {
       result = await this.authority.attempt(state.keys, ttl, wait > 0 ? this.authority.waiterId : '');
@@ -141,7 +158,13 @@ export class LockWaiting {
     return queued;
   }
 
-  private enqueue(state: ResourceState, ttl: number, wait: number, started: number, front: boolean): Promise<HeldLock> {
+  private enqueue(
+    state: ResourceState,
+    ttl: number,
+    wait: number,
+    started: number,
+    front: boolean,
+  ): Promise<HeldLock> {
     return new Promise<HeldLock>((resolve, reject) => {
       const remaining = wait - (performance.now() - started);
       const waiter: Waiter = { ttl, started, resolve, reject };

@@ -14,10 +14,28 @@ export interface ResolvedLockConfig {
 
 /** `LOCK_*` environment variables (documented in the lib README). */
 export const LOCK_ENV_VARS: readonly EnvOption[] = [
-  { name: 'LOCK_CLIENTS', field: 'clients', kind: 'list', description: 'Redis clients voting on locks', default: 'default' },
+  {
+    name: 'LOCK_CLIENTS',
+    field: 'clients',
+    kind: 'list',
+    description: 'Redis clients voting on locks',
+    default: 'default',
+  },
   { name: 'LOCK_TTL', field: 'ttl', kind: 'int', description: 'lease length, ms', default: '30000' },
-  { name: 'LOCK_WAIT', field: 'wait', kind: 'int', description: 'default wait of acquire(), ms', default: '10000' },
-  { name: 'LOCK_RETRY_INTERVAL', field: 'retryInterval', kind: 'int', description: 'fallback poll cap, ms', default: '250' },
+  {
+    name: 'LOCK_WAIT',
+    field: 'wait',
+    kind: 'int',
+    description: 'default wait of acquire(), ms',
+    default: '10000',
+  },
+  {
+    name: 'LOCK_RETRY_INTERVAL',
+    field: 'retryInterval',
+    kind: 'int',
+    description: 'fallback poll cap, ms',
+    default: '250',
+  },
 ];
 
 const MODULE_KEYS = ['clients', 'ttl', 'wait', 'retryInterval', 'driftFactor', 'useEnv'];
@@ -43,10 +61,16 @@ export function resolveLockConfig(
     explicit,
   );
   const clients = check.array(o.clients, 'clients', (v, field) =>
-    check.string(v, field, { pattern: CLIENT_NAME, hint: 'a RedisClientModule client name (A-Z a-z 0-9 _ . -)' }),
+    check.string(v, field, {
+      pattern: CLIENT_NAME,
+      hint: 'a RedisClientModule client name (A-Z a-z 0-9 _ . -)',
+    }),
   ) as string[];
   if (clients.length === 0 || clients.length > LOCK_LIMITS.maxClients) {
-    throw check.fail('clients', `must name 1 to ${LOCK_LIMITS.maxClients} Redis clients; got ${clients.length}`);
+    throw check.fail(
+      'clients',
+      `must name 1 to ${LOCK_LIMITS.maxClients} Redis clients; got ${clients.length}`,
+    );
   }
   if (new Set(clients).size !== clients.length) throw check.fail('clients', 'must not name a client twice');
   if (clients.length === 2) {
@@ -103,10 +127,16 @@ export function callOptions(
  */
 export function checkResource(resource: unknown): string {
   if (typeof resource !== 'string' || resource === '' || resource.length > LOCK_LIMITS.maxResourceLength) {
-    throw new LockConfigError('resource', `must be a string of 1 to ${LOCK_LIMITS.maxResourceLength} characters`);
+    throw new LockConfigError(
+      'resource',
+      `must be a string of 1 to ${LOCK_LIMITS.maxResourceLength} characters`,
+    );
   }
   if (resource.includes('{') || resource.includes('}')) {
-    throw new LockConfigError('resource', 'must not contain { or } (the key uses a Cluster hash tag around it)');
+    throw new LockConfigError(
+      'resource',
+      'must not contain { or } (the key uses a Cluster hash tag around it)',
+    );
   }
   return resource;
 }

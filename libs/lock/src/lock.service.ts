@@ -81,7 +81,9 @@ export class LockService implements OnModuleInit, OnApplicationShutdown {
     this.channel = `${this.keyPrefix}released`;
     this.authority = new LockAuthority(clients, this.channel, this.config.driftFactor);
     this.metrics = new LockMetrics(registry, () => this.leaderStates());
-    this.waiting = new LockWaiting(this.authority, this.metrics, this.config.retryInterval, () => this.subscribe());
+    this.waiting = new LockWaiting(this.authority, this.metrics, this.config.retryInterval, () =>
+      this.subscribe(),
+    );
     this.fenced = defineScripts(clients[0].command, { write: writeFencedScript });
   }
 
@@ -150,7 +152,8 @@ export class LockService implements OnModuleInit, OnApplicationShutdown {
   async extend(lock: Lock, ttl?: number): Promise<Lock> {
     const held = heldOf(lock);
     const lease = ttl === undefined ? held.ttl : callOptions({ ttl }, this.config).ttl;
-    if (held.state !== 'held') throw new LockLostError(held.resource, held.fence, held.state === 'lost' ? 'expired' : 'released');
+    if (held.state !== 'held')
+      throw new LockLostError(held.resource, held.fence, held.state === 'lost' ? 'expired' : 'released');
     let result: Awaited<ReturnType<LockAuthority['extend']>>;
     try {
       result = await this.authority.extend(held.lease, lease);
@@ -162,7 +165,8 @@ export class LockService implements OnModuleInit, OnApplicationShutdown {
       held.ttl = lease;
       return held;
     }
-    if (result.kind === 'unavailable') throw new LockUnavailableError(held.resource, 'extend', { cause: result.cause });
+    if (result.kind === 'unavailable')
+      throw new LockUnavailableError(held.resource, 'extend', { cause: result.cause });
     this.markLost(held, result.kind === 'not-owner' ? 'taken' : 'expired');
     throw new LockLostError(held.resource, held.fence, result.kind === 'not-owner' ? 'taken' : 'expired');
   }
@@ -174,18 +178,25 @@ export class LockService implements OnModuleInit, OnApplicationShutdown {
    * settled, `using()` rejects with that LockLostError even when `fn` resolved.
    * @throws LockBusyError, LockUnavailableError as `acquire()`; LockLostError as above
    */
-  async using<T>(resource: string, fn: (signal: AbortSignal, lock: Lock) => Promise<T>, options?: UsingOptions): Promise<T> {
+  async using<T>(
+    resource: string,
+    fn: (signal: AbortSignal, lock: Lock) => Promise<T>,
+    options?: UsingOptions,
+  ): Promise<T> {
     const { ttl, wait, extendEvery } = callOptions(options, this.config);
     const lock = heldOf(await this.acquire(resource, { ttl, wait }));
     const controller = new AbortController();
     const keeper = this.keepAlive(lock, controller, extendEvery);
     try {
-      const value = await this.scope.run({ lock, signal: controller.signal }, () => fn(controller.signal, lock));
+      const value = await this.scope.run({ lock, signal: controller.signal }, () =>
+        fn(controller.signal, lock),
+      );
       if (controller.signal.aborted) throw controller.signal.reason as Error;
       return value;
     } finally {
       keeper.stop();
-      if (lock.state === 'held') await this.release(lock).catch((err: unknown) => this.debug('release after using()', err));
+      if (lock.state === 'held')
+        await this.release(lock).catch((err: unknown) => this.debug('release after using()', err));
     }
   }
 
@@ -204,7 +215,8 @@ export class LockService implements OnModuleInit, OnApplicationShutdown {
   async writeFenced(name: string, fence: number | Lock, value: string): Promise<FencedWriteResult> {
     checkResource(name);
     const token = typeof fence === 'number' ? fence : fence.fence;
-    if (!Number.isSafeInteger(token) || token < 1) throw new LockConfigError('fence', 'must be a fencing token (a positive integer)');
+    if (!Number.isSafeInteger(token) || token < 1)
+      throw new LockConfigError('fence', 'must be a fencing token (a positive integer)');
     try {
       const [accepted, highest] = await this.fenced.write([this.fencedKey(name)], [token, value]);
       return { accepted: accepted === 1, fence: highest };
@@ -232,7 +244,8 @@ export class LockService implements OnModuleInit, OnApplicationShutdown {
    */
   createElection(name: string, options: LeaderElectionOptions = {}): LeaderElection {
     checkResource(name);
-    if (this.elections.has(name)) throw new LockConfigError(`election "${name}"`, 'already exists in this process');
+    if (this.elections.has(name))
+      throw new LockConfigError(`election "${name}"`, 'already exists in this process');
     const election = new LeaderElection(this, name, options, {
       changed: (change) => this.metrics.leaderChange(change),
       dropped: () => this.elections.delete(name),
@@ -293,9 +306,10 @@ export class LockService implements OnModuleInit, OnApplicationShutdown {
   private keepAlive(lock: HeldLock, controller: AbortController, every: number): { stop(): void } {
     let timer: NodeJS.Timeout | undefined;
     let watchdog: NodeJS.Timeout | undefined;
+    let overdue: NodeJS.Timeout | undefined;
     let stopped = false;
     const lose = (reason: 'expired' | 'taken' | 'extend-failed', cause?: unknown) => {
-      if (controller.signal.aborted) return;
+      if (stopped || controller.signal.aborted) return;
       // A LockLostError from extend() was counted there; an unconfirmed lease is counted here and stays
       // 'held', so the release in using() still removes it if it turns out to be ours.
       if (!(cause instanceof LockLostError)) this.metrics.leaseLost(reason);
@@ -311,11 +325,16 @@ export class LockService implements OnModuleInit, OnApplicationShutdown {
     };
     const tick = () => {
       if (stopped) return;
+      // An extension that has not answered within ttl/4 counts as failed: the signal aborts then, within
+      // ttl/3 of the attempt even on a black-holed connection, well before the lease can expire.
+      overdue = setTimeout(() => lose('extend-failed'), Math.floor(lock.ttl / 4));
       this.extend(lock).then(
         () => {
+          clearTimeout(overdue);
           if (!stopped) arm();
         },
         (err: unknown) => {
+          clearTimeout(overdue);
           if (stopped) return;
           if (err instanceof LockLostError) lose(err.reason === 'taken' ? 'taken' : 'expired', err);
           else lose('extend-failed', err);
@@ -326,6 +345,7 @@ export class LockService implements OnModuleInit, OnApplicationShutdown {
       stopped = true;
       clearTimeout(timer);
       clearTimeout(watchdog);
+      clearTimeout(overdue);
     };
     arm();
     return { stop };
@@ -379,7 +399,10 @@ function clientOf(manager: RedisClientManager, name: string, i: number): Managed
 
 function heldOf(lock: Lock): HeldLock {
   if (!(lock instanceof HeldLock)) {
-    throw new LockConfigError('lock', 'must be a lock returned by this LockService (acquire, tryAcquire, using)');
+    throw new LockConfigError(
+      'lock',
+      'must be a lock returned by this LockService (acquire, tryAcquire, using)',
+    );
   }
   return lock;
 }

@@ -18,7 +18,7 @@ const REFERENCE = /^(\d{1,2})((?:\.[A-Za-z_$][\w$]*)*)$/;
  */
 export function compileTemplate(template: string, field: string): ResourceTemplate {
   if (typeof template !== 'string' || template === '') {
-    throw new LockConfigError(field, 'needs a resource template, e.g. @WithLock(\'order:{0}\')');
+    throw new LockConfigError(field, "needs a resource template, e.g. @WithLock('order:{0}')");
   }
   const parts: Part[] = [];
   let last = 0;
@@ -26,7 +26,10 @@ export function compileTemplate(template: string, field: string): ResourceTempla
   for (const m of template.matchAll(PLACEHOLDER)) {
     const ref = REFERENCE.exec(m[1]);
     if (!ref) {
-      throw new LockConfigError(field, `has an invalid placeholder {${m[1].slice(0, 20)}}; use {0}, {1}, {0.id}`);
+      throw new LockConfigError(
+        field,
+        `has an invalid placeholder {${m[1].slice(0, 20)}}; use {0}, {1}, {0.id}`,
+      );
     }
     parts.push(template.slice(last, m.index));
     const arg = Number(ref[1]);
@@ -48,7 +51,8 @@ export function compileTemplate(template: string, field: string): ResourceTempla
           continue;
         }
         let v: unknown = args[p.arg];
-        for (const k of p.path) v = v === null || v === undefined ? undefined : (v as Record<string, unknown>)[k];
+        for (const k of p.path)
+          v = v === null || v === undefined ? undefined : (v as Record<string, unknown>)[k];
         out += String(v);
       }
       return out;

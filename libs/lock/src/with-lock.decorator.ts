@@ -22,4 +22,6 @@ export function WithLock(resource: string, options: UsingOptions = {}): MethodDe
 }
 
 /** @internal metadata of {@link WithLock}, read by the method explorer. */
-export const WITH_LOCK_METADATA = Reflector.createDecorator<WithLockOptions>({ key: 'redwing:lock:with-lock' });
+export const WITH_LOCK_METADATA = Reflector.createDecorator<WithLockOptions>({
+  key: 'redwing:lock:with-lock',
+});

@@ -75,7 +75,7 @@ describe.each(['standalone', 'cluster'] as const)('LockService on %s', (topology
     expect(Number.isSafeInteger(fences[0])).toBe(true);
   });
 
-  it('gives up after the wait with the holder\'s remaining lease as the hint', async () => {
+  it("gives up after the wait with the holder's remaining lease as the hint", async () => {
     const r = res();
     const held = await a.locks.acquire(r, { ttl: 3_000 });
     const err = await b.locks.acquire(r, { wait: 150 }).catch((e: unknown) => e);
@@ -147,9 +147,9 @@ describe.each(['standalone', 'cluster'] as const)('LockService on %s', (topology
     await sleep(300);
     expect(await b.locks.tryAcquire(r)).toBeNull();
     expect(lock.validUntil).toBeGreaterThan(Date.now() + 1_000);
-    await expect(a.locks.release({ resource: r, fence: lock.fence, validUntil: 0, ttl: 1 } as Lock)).rejects.toBeInstanceOf(
-      LockConfigError,
-    );
+    await expect(
+      a.locks.release({ resource: r, fence: lock.fence, validUntil: 0, ttl: 1 } as Lock),
+    ).rejects.toBeInstanceOf(LockConfigError);
     await a.locks.release(lock);
   });
 
@@ -174,11 +174,17 @@ describe.each(['standalone', 'cluster'] as const)('LockService on %s', (topology
   it('writeFenced accepts the holder and refuses an older token', async () => {
     const r = res();
     const first = await a.locks.acquire(r, { ttl: 100 });
-    expect(await a.locks.writeFenced(`doc:${r}`, first, 'v1')).toEqual({ accepted: true, fence: first.fence });
+    expect(await a.locks.writeFenced(`doc:${r}`, first, 'v1')).toEqual({
+      accepted: true,
+      fence: first.fence,
+    });
     await sleep(150);
     const second = await b.locks.acquire(r);
     expect((await b.locks.writeFenced(`doc:${r}`, second, 'v2')).accepted).toBe(true);
-    expect(await a.locks.writeFenced(`doc:${r}`, first, 'stale')).toEqual({ accepted: false, fence: second.fence });
+    expect(await a.locks.writeFenced(`doc:${r}`, first, 'stale')).toEqual({
+      accepted: false,
+      fence: second.fence,
+    });
     expect(await a.locks.readFenced(`doc:${r}`)).toEqual({ value: 'v2', fence: second.fence });
     await b.locks.release(second);
   });
@@ -200,9 +206,15 @@ describe.each(['standalone', 'cluster'] as const)('LockService on %s', (topology
     const lock = await a.locks.acquire(r);
     await a.locks.tryAcquire(r);
     await a.locks.release(lock);
-    expect(await metricValue(a.metrics, 'redwing_lock_acquisitions_total{outcome="acquired"}')).toBeGreaterThan(0);
-    expect(await metricValue(a.metrics, 'redwing_lock_acquisitions_total{outcome="busy"}')).toBeGreaterThan(0);
+    expect(
+      await metricValue(a.metrics, 'redwing_lock_acquisitions_total{outcome="acquired"}'),
+    ).toBeGreaterThan(0);
+    expect(await metricValue(a.metrics, 'redwing_lock_acquisitions_total{outcome="busy"}')).toBeGreaterThan(
+      0,
+    );
     expect(await metricValue(a.metrics, 'redwing_lock_hold_seconds_count')).toBeGreaterThan(0);
-    expect(await metricValue(a.metrics, 'redwing_lock_wait_seconds_count{outcome="acquired"}')).toBeGreaterThan(0);
+    expect(
+      await metricValue(a.metrics, 'redwing_lock_wait_seconds_count{outcome="acquired"}'),
+    ).toBeGreaterThan(0);
   });
 });
