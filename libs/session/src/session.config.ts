@@ -162,7 +162,9 @@ export function resolveSessionConfig(options: SessionModuleOptions = {}): Resolv
       ).toLowerCase(),
       exempt: new Set(
         check.array(csrf.exempt, 'csrf.exempt', (item, field) =>
-          check.string(item, field, { pattern: /^\/[^?#\s]*$/, hint: 'a path starting with / (no query)' }),
+          String(
+            check.string(item, field, { pattern: /^\/[^?#\s]*$/, hint: 'a path starting with / (no query)' }),
+          ),
         ) ?? [],
       ),
     },
