@@ -1,3 +1,4 @@
+import type { LockService } from '@redwing/lock';
 import type { RedisClientHealth, RedisClientManager } from '@redwing/redis';
 import { HealthService } from './health.service';
 
@@ -68,6 +69,15 @@ describe('HealthService.readiness', () => {
       default: health('default', { breaker: 'open', status: 'degraded' }),
     })).readiness();
     expect(report).toMatchObject({ status: 'degraded' });
+  });
+
+  it("reports this instance's role in each leader election", () => {
+    const locks = { roles: () => ({ 'gateway-housekeeping': 'leader' }) } as unknown as LockService;
+    const service = new HealthService(
+      { getHealth: () => ({ default: health('default') }) } as unknown as RedisClientManager,
+      locks,
+    );
+    expect(service.readiness()).toMatchObject({ status: 'ok', leader: { 'gateway-housekeeping': 'leader' } });
   });
 
   it('cannot serve once shutdown has begun, or when health cannot be read', () => {

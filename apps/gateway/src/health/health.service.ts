@@ -1,4 +1,5 @@
-import { Injectable, OnModuleDestroy } from '@nestjs/common';
+import { Injectable, OnModuleDestroy, Optional } from '@nestjs/common';
+import { LockService, type LeaderRole } from '@redwing/lock';
 import { RedisClientManager, type RedisClientHealth } from '@redwing/redis';
 
 /** What `GET /health/ready` reports for one Redis client. `url` is redacted. */
@@ -9,6 +10,8 @@ export interface ReadinessReport {
   /** `degraded` when any Redis client is not `up`: requests are served on the in-memory fallbacks. */
   status: 'ok' | 'degraded';
   redis: Record<string, RedisReadiness>;
+  /** This instance's role in each leader election it takes part in (`leader` / `follower` / `stopped`). */
+  leader?: Record<string, LeaderRole>;
   /** Time since the app module was created, in ms. */
   uptimeMs: number;
 }
@@ -22,7 +25,10 @@ export class HealthService implements OnModuleDestroy {
   private readonly startedAt = Date.now();
   private stopping = false;
 
-  constructor(private readonly redis: RedisClientManager) {}
+  constructor(
+    private readonly redis: RedisClientManager,
+    @Optional() private readonly locks?: LockService,
+  ) {}
 
   /** Marks the app as going away, so load balancers stop sending traffic while connections drain. */
   onModuleDestroy(): void {
@@ -57,6 +63,12 @@ export class HealthService implements OnModuleDestroy {
       };
     }
     const degraded = Object.values(health).some((h) => h.status !== 'up');
-    return { status: degraded ? 'degraded' : 'ok', redis, uptimeMs: this.uptime() };
+    const leader = this.locks?.roles();
+    return {
+      status: degraded ? 'degraded' : 'ok',
+      redis,
+      ...(leader && Object.keys(leader).length ? { leader } : {}),
+      uptimeMs: this.uptime(),
+    };
   }
 }
