@@ -4,12 +4,22 @@ export { RateLimitGuard } from './rate-limit.guard';
 export { RateLimit, SkipRateLimit } from './rate-limit.decorator';
 export {
   RateLimitConfigError,
+  RateLimitScriptError,
   RateLimitExceededException,
   RateLimitUnavailableException,
   type RateLimitResponseBody,
 } from './rate-limit.errors';
 export { clientIpKey, normalizeIp, type ClientIpOptions, type ClientIpSource } from './client-ip';
-export { RATE_LIMIT_MODULE_OPTIONS } from './rate-limit.module-definition';
-export { consumeSlidingWindowScript } from './scripts/consume-sliding-window.script';
-export { consumeTokenBucketScript } from './scripts/consume-token-bucket.script';
-export type * from './rate-limit.interfaces';
+export type {
+  RateLimitAlgorithm,
+  RateLimitKey,
+  RateLimitLimit,
+  RateLimitOptions,
+  RateLimitModuleOptions,
+  RateLimitMode,
+  RateLimitState,
+  RateLimitDecision,
+  RateLimitCallOptions,
+  RateLimitConsumeOptions,
+  RateLimitStats,
+} from './rate-limit.interfaces';

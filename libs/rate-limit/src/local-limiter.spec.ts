@@ -26,7 +26,7 @@ describe('LocalLimiter', () => {
         for (const step of steps) {
           now += step.dt;
           const want = step.op === 'peek' ? model.peek(now) : model.consume(now, step.cost);
-          const got = local.apply('k', shape, step.op, step.cost, now);
+          const got = local.apply('k', shape, { op: step.op, cost: step.cost, now });
           expect({ step, got }).toEqual({ step, got: want });
         }
       }),
@@ -43,10 +43,13 @@ describe('LocalLimiter', () => {
       blockDuration: 0,
     };
     const t = Date.now();
-    expect(local.apply('k', shape, 'consume', 1, t).allowed).toBe(true);
-    expect(local.apply('k', shape, 'consume', 1, t + 10).allowed).toBe(true);
-    expect(local.apply('k', shape, 'consume', 1, t + 20)).toMatchObject({ allowed: false, retryAfter: 980 });
-    expect(local.apply('k', shape, 'consume', 1, t + 1_000).allowed).toBe(true);
+    expect(local.apply('k', shape, { op: 'consume', cost: 1, now: t }).allowed).toBe(true);
+    expect(local.apply('k', shape, { op: 'consume', cost: 1, now: t + 10 }).allowed).toBe(true);
+    expect(local.apply('k', shape, { op: 'consume', cost: 1, now: t + 20 })).toMatchObject({
+      allowed: false,
+      retryAfter: 980,
+    });
+    expect(local.apply('k', shape, { op: 'consume', cost: 1, now: t + 1_000 }).allowed).toBe(true);
   });
 
   it('token bucket refills at points per duration', () => {
@@ -58,19 +61,19 @@ describe('LocalLimiter', () => {
       blockDuration: 0,
     };
     const t = Date.now();
-    expect(local.apply('k', shape, 'consume', 3, t)).toEqual({
+    expect(local.apply('k', shape, { op: 'consume', cost: 3, now: t })).toEqual({
       allowed: true,
       remaining: 1,
       retryAfter: 0,
       reset: 768,
     });
-    expect(local.apply('k', shape, 'consume', 2, t)).toEqual({
+    expect(local.apply('k', shape, { op: 'consume', cost: 2, now: t })).toEqual({
       allowed: false,
       remaining: 1,
       retryAfter: 256,
       reset: 768,
     });
-    expect(local.apply('k', shape, 'consume', 2, t + 256).allowed).toBe(true);
+    expect(local.apply('k', shape, { op: 'consume', cost: 2, now: t + 256 }).allowed).toBe(true);
   });
 
   it('blocks after a refusal for blockDuration', () => {
@@ -82,13 +85,16 @@ describe('LocalLimiter', () => {
       blockDuration: 5_000,
     };
     const t = Date.now();
-    local.apply('k', shape, 'consume', 1, t);
-    expect(local.apply('k', shape, 'consume', 1, t + 1)).toMatchObject({ allowed: false, retryAfter: 5_000 });
-    expect(local.apply('k', shape, 'consume', 1, t + 2_000)).toMatchObject({
+    local.apply('k', shape, { op: 'consume', cost: 1, now: t });
+    expect(local.apply('k', shape, { op: 'consume', cost: 1, now: t + 1 })).toMatchObject({
+      allowed: false,
+      retryAfter: 5_000,
+    });
+    expect(local.apply('k', shape, { op: 'consume', cost: 1, now: t + 2_000 })).toMatchObject({
       allowed: false,
       retryAfter: 3_001,
     });
-    expect(local.apply('k', shape, 'consume', 1, t + 5_002).allowed).toBe(true);
+    expect(local.apply('k', shape, { op: 'consume', cost: 1, now: t + 5_002 }).allowed).toBe(true);
   });
 
   it('gives every table entry a TTL: the time until the entry no longer matters', () => {
@@ -98,23 +104,17 @@ describe('LocalLimiter', () => {
     local.apply(
       'fw',
       { algorithm: 'fixed-window', points: 5, duration: 60_000, blockDuration: 0 },
-      'consume',
-      1,
-      t,
+      { op: 'consume', cost: 1, now: t },
     );
     local.apply(
       'sw',
       { algorithm: 'sliding-window', points: 5, duration: 30_000, blockDuration: 0 },
-      'consume',
-      1,
-      t,
+      { op: 'consume', cost: 1, now: t },
     );
     local.apply(
       'tb',
       { algorithm: 'token-bucket', points: 4, duration: 40_000, blockDuration: 0 },
-      'consume',
-      1,
-      t,
+      { op: 'consume', cost: 1, now: t },
     );
     const blocked = {
       algorithm: 'sliding-window' as const,
@@ -122,8 +122,8 @@ describe('LocalLimiter', () => {
       duration: 1_000,
       blockDuration: 20_000,
     };
-    local.apply('b', blocked, 'consume', 1, t);
-    local.apply('b', blocked, 'consume', 1, t);
+    local.apply('b', blocked, { op: 'consume', cost: 1, now: t });
+    local.apply('b', blocked, { op: 'consume', cost: 1, now: t });
     // lru-cache reports remaining TTLs with sub-millisecond jitter, hence the +1 below.
     const ttls = Object.fromEntries(['fw', 'sw', 'tb', 'b', 'b:b'].map((k) => [k, store.ttl(k)]));
     expect(ttls.fw).toBeGreaterThan(59_000);
@@ -147,7 +147,7 @@ describe('LocalLimiter', () => {
     };
     let max = 0;
     for (let i = 0; i < 20_000; i++) {
-      local.apply(`client-${i}`, shape, 'consume', 1);
+      local.apply(`client-${i}`, shape, { op: 'consume', cost: 1 });
       max = Math.max(max, store.size);
     }
     expect(max).toBe(500);

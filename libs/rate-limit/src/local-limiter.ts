@@ -23,6 +23,14 @@ export interface LocalLimitShape {
   blockDuration: number;
 }
 
+/** One operation on a limit: what it does, its points, and the time it happens at. */
+export interface LocalCall {
+  op: LimitOp;
+  cost: number;
+  /** Time in ms. @default Date.now() (a test passes its own clock) */
+  now?: number;
+}
+
 /** Entries of the local table; short field names keep the byte estimate small. */
 export type LocalEntry =
   /** fixed window: count, window end (ms) */
@@ -45,11 +53,11 @@ const EPS = 1e-9;
 export class LocalLimiter {
   constructor(private readonly store: FallbackStore<LocalEntry>) {}
 
-  /**
-   * Apply `op` to the limit stored under `key`.
-   * @param now time in ms (injectable for tests)
-   */
-  apply(key: string, shape: LocalLimitShape, op: LimitOp, cost: number, now = Date.now()): RawLimitState {
+  /** Apply `call.op` to the limit stored under `key`. */
+  apply(key: string, shape: LocalLimitShape, call: LocalCall): RawLimitState {
+    const { op } = call;
+    const now = call.now ?? Date.now();
+    const at: Required<LocalCall> = { op, cost: call.cost, now };
     if (op === 'consume' || op === 'peek') {
       const block = this.store.get(`${key}:b`) as { b: number } | undefined;
       if (block && block.b > now) {
@@ -60,13 +68,13 @@ export class LocalLimiter {
     let state: RawLimitState;
     switch (shape.algorithm) {
       case 'fixed-window':
-        state = this.fixedWindow(key, shape, op, cost, now);
+        state = this.fixedWindow(key, shape, at);
         break;
       case 'sliding-window':
-        state = this.slidingWindow(key, shape, op, cost, now);
+        state = this.slidingWindow(key, shape, at);
         break;
       default:
-        state = this.tokenBucket(key, shape, op, cost, now);
+        state = this.tokenBucket(key, shape, at);
     }
     if (op === 'consume' && !state.allowed && shape.blockDuration > 0) {
       this.store.set(`${key}:b`, { b: now + shape.blockDuration }, shape.blockDuration);
@@ -90,9 +98,7 @@ export class LocalLimiter {
   private fixedWindow(
     key: string,
     shape: LocalLimitShape,
-    op: LimitOp,
-    cost: number,
-    now: number,
+    { op, cost, now }: Required<LocalCall>,
   ): RawLimitState {
     let entry = this.store.get(key) as { c: number; e: number } | undefined;
     if (!entry || entry.e <= now) entry = { c: 0, e: now + shape.duration };
@@ -128,9 +134,7 @@ export class LocalLimiter {
   private slidingWindow(
     key: string,
     shape: LocalLimitShape,
-    op: LimitOp,
-    cost: number,
-    now: number,
+    { op, cost, now }: Required<LocalCall>,
   ): RawLimitState {
     const stored = this.store.get(key) as { t: number[] } | undefined;
     const times = stored ? stored.t : [];
@@ -168,9 +172,7 @@ export class LocalLimiter {
   private tokenBucket(
     key: string,
     shape: LocalLimitShape,
-    op: LimitOp,
-    cost: number,
-    now: number,
+    { op, cost, now }: Required<LocalCall>,
   ): RawLimitState {
     const rate = shape.points / shape.duration;
     const stored = this.store.get(key) as { k: number; ts: number } | undefined;

@@ -1,3 +1,4 @@
+import { describeValue, OptionChecker } from '@redwing/redis';
 import { LIMITS, RATE_LIMIT_ALGORITHMS, RATE_LIMIT_DEFAULTS } from './rate-limit.constants';
 import { RateLimitConfigError } from './rate-limit.errors';
 import type {
@@ -73,19 +74,22 @@ const LIMIT_KEYS: ReadonlyArray<keyof RateLimitOptions> = [
 /** Counter and policy names: safe inside Redis keys and as a structured-field string in headers. */
 export const NAME_PATTERN = /^[A-Za-z0-9_.-]{1,64}$/;
 
+/** The shared option checks of `@redwing/redis`, throwing this lib's {@link RateLimitConfigError}. */
+const check = new OptionChecker((field, message) => new RateLimitConfigError(field, message));
+const SEE_ALSO = 'docs/rate-limit.md (Options)';
+const NAME_HINT = '1–64 of A-Z a-z 0-9 _ . -';
+
 /**
  * Apply defaults to the module options and validate them.
  * @throws RateLimitConfigError naming the field and the fix
  */
 export function resolveRateLimitConfig(options: RateLimitModuleOptions = {}): ResolvedRateLimitConfig {
-  if (options === null || typeof options !== 'object') {
-    throw new RateLimitConfigError('options', 'must be an object, e.g. { points: 100, duration: 60_000 }');
-  }
-  rejectUnknown(options, MODULE_KEYS, '');
+  const o = check.object(options, 'options', 'an object, e.g. { points: 100, duration: 60_000 }');
+  check.keys(o, MODULE_KEYS, '', SEE_ALSO);
   const d = RATE_LIMIT_DEFAULTS;
-  const trustProxy = options.trustProxy ?? d.trustProxy;
-  if ((trustProxy as unknown) === true || (trustProxy as unknown) === '*' || trustProxy === Infinity) {
-    throw new RateLimitConfigError(
+  const trustProxy = o.trustProxy ?? d.trustProxy;
+  if (trustProxy === true || trustProxy === '*' || trustProxy === Infinity) {
+    throw check.fail(
       'trustProxy',
       'must be the number of proxies in front of the app (0 = none, 1 = one load balancer, …). ' +
         '"Trust every proxy" is refused: any client could choose its own address with X-Forwarded-For ' +
@@ -104,61 +108,51 @@ export function resolveRateLimitConfig(options: RateLimitModuleOptions = {}): Re
   };
   validateLimit({ name: 'default', ...defaults }, '');
   if (options.cost !== undefined && typeof options.cost !== 'number') {
-    throw new RateLimitConfigError('cost', 'must be an integer here; use a function only in @RateLimit()');
+    throw check.fail('cost', 'must be an integer here; use a function only in @RateLimit()');
   }
   const policies = new Map<string, RateLimitOptions[]>();
-  const rawPolicies = options.policies ?? {};
-  if (typeof rawPolicies !== 'object' || rawPolicies === null || Array.isArray(rawPolicies)) {
-    throw new RateLimitConfigError(
+  const rawPolicies =
+    check.optionalObject(
+      o.policies,
       'policies',
-      'must be an object of named limits, e.g. { login: { points: 5 } }',
-    );
-  }
+      'an object of named limits, e.g. { login: { points: 5 } }',
+    ) ?? {};
   for (const [name, value] of Object.entries(rawPolicies)) {
     if (!NAME_PATTERN.test(name)) {
-      throw new RateLimitConfigError(
-        `policies.${name}`,
-        'has an invalid name; use 1–64 of A-Z a-z 0-9 _ . -',
-      );
+      throw check.fail(`policies.${name}`, 'has an invalid name; use 1–64 of A-Z a-z 0-9 _ . -');
     }
-    const list = Array.isArray(value) ? value : [value];
-    if (list.length === 0) throw new RateLimitConfigError(`policies.${name}`, 'must hold at least one limit');
+    const list: unknown[] = Array.isArray(value) ? value : [value];
+    if (list.length === 0) throw check.fail(`policies.${name}`, 'must hold at least one limit');
     list.forEach((limit, i) => {
       const field = `policies.${name}${list.length > 1 ? `[${i}]` : ''}`;
       checkLimitShape(limit, field);
       validateLimit(specOf(limit, defaults, name), `${field}.`);
     });
-    policies.set(name, list);
+    policies.set(name, list as RateLimitOptions[]);
   }
-  const local = options.local ?? {};
-  if (local.maxEntries !== undefined) integer('local.maxEntries', local.maxEntries, 1, 100_000_000);
-  if (local.maxBytes !== undefined) integer('local.maxBytes', local.maxBytes, 1, 17_179_869_184);
-  const config: ResolvedRateLimitConfig = {
+  const local = check.optionalObject(o.local, 'local', 'an object, e.g. { maxEntries: 10_000 }') ?? {};
+  check.keys(local, ['maxEntries', 'maxBytes'], 'local.', SEE_ALSO);
+  return {
     defaults,
-    limitAllRoutes: bool('limitAllRoutes', options.limitAllRoutes ?? d.limitAllRoutes),
+    limitAllRoutes: check.bool(o.limitAllRoutes, 'limitAllRoutes') ?? d.limitAllRoutes,
     policies,
-    client: options.client ?? d.client,
-    instances: integer('instances', options.instances ?? d.instances, 1, LIMITS.maxInstances),
-    trustProxy: integer('trustProxy', trustProxy, 0, LIMITS.maxTrustProxy),
-    ipv6Prefix: integer('ipv6Prefix', options.ipv6Prefix ?? d.ipv6Prefix, 1, 128),
-    headers: bool('headers', options.headers ?? d.headers),
-    legacyHeaders: bool('legacyHeaders', options.legacyHeaders ?? d.legacyHeaders),
-    failClosedRetryAfter: integer(
-      'failClosedRetryAfter',
-      options.failClosedRetryAfter ?? d.failClosedRetryAfter,
-      1,
-      3_600_000,
-    ),
-    local,
-    userId: options.userId ?? defaultUserId,
+    client: check.string(o.client, 'client', { nonEmpty: true }) ?? d.client,
+    instances: check.int(o.instances, 'instances', { min: 1, max: LIMITS.maxInstances }) ?? d.instances,
+    trustProxy: check.int(trustProxy, 'trustProxy', { min: 0, max: LIMITS.maxTrustProxy }) ?? d.trustProxy,
+    ipv6Prefix: check.int(o.ipv6Prefix, 'ipv6Prefix', { min: 1, max: 128 }) ?? d.ipv6Prefix,
+    headers: check.bool(o.headers, 'headers') ?? d.headers,
+    legacyHeaders: check.bool(o.legacyHeaders, 'legacyHeaders') ?? d.legacyHeaders,
+    failClosedRetryAfter:
+      check.duration(o.failClosedRetryAfter, 'failClosedRetryAfter', { max: 3_600_000 }) ??
+      d.failClosedRetryAfter,
+    local: {
+      maxEntries: check.int(local.maxEntries, 'local.maxEntries', { min: 1, max: 100_000_000 }),
+      maxBytes: check.int(local.maxBytes, 'local.maxBytes', { min: 1, max: 17_179_869_184, unit: 'bytes' }),
+    },
+    userId:
+      check.fn<ResolvedRateLimitConfig['userId']>(o.userId, 'userId', 'a function (user) => id') ??
+      defaultUserId,
   };
-  if (typeof config.client !== 'string' || config.client === '') {
-    throw new RateLimitConfigError('client', 'must be the name of a @redwing/redis client, e.g. "default"');
-  }
-  if (typeof config.userId !== 'function') {
-    throw new RateLimitConfigError('userId', 'must be a function (user) => id');
-  }
-  return config;
 }
 
 /** Merge one limit over the defaults (no validation). */
@@ -182,26 +176,17 @@ export function specOf(limit: RateLimitOptions, defaults: Omit<LimitSpec, 'name'
  * @throws RateLimitConfigError
  */
 export function checkLimitShape(limit: unknown, field: string): asserts limit is RateLimitOptions {
-  if (limit === null || typeof limit !== 'object' || Array.isArray(limit)) {
-    throw new RateLimitConfigError(field, 'must be a limit object, e.g. { points: 10, duration: 1_000 }');
-  }
-  rejectUnknown(limit as Record<string, unknown>, LIMIT_KEYS, `${field}.`);
-  const l = limit as RateLimitOptions;
-  if (l.name !== undefined && (typeof l.name !== 'string' || !NAME_PATTERN.test(l.name))) {
-    throw new RateLimitConfigError(`${field}.name`, 'must be 1–64 of A-Z a-z 0-9 _ . -');
-  }
-  if (l.points !== undefined) integer(`${field}.points`, l.points, 1, LIMITS.maxPoints);
-  if (l.duration !== undefined) integer(`${field}.duration`, l.duration, 1, LIMITS.maxDuration, ' ms');
-  if (l.blockDuration !== undefined) {
-    integer(`${field}.blockDuration`, l.blockDuration, 0, LIMITS.maxDuration, ' ms');
-  }
+  const l = check.object(limit, field, 'a limit object, e.g. { points: 10, duration: 1_000 }');
+  check.keys(l, LIMIT_KEYS, `${field}.`, SEE_ALSO);
+  check.string(l.name, `${field}.name`, { pattern: NAME_PATTERN, hint: NAME_HINT });
+  check.int(l.points, `${field}.points`, { min: 1, max: LIMITS.maxPoints });
+  check.int(l.duration, `${field}.duration`, { min: 1, max: LIMITS.maxDuration, unit: 'ms' });
+  check.int(l.blockDuration, `${field}.blockDuration`, { min: 0, max: LIMITS.maxDuration, unit: 'ms' });
   if (l.algorithm !== undefined) algorithm(`${field}.algorithm`, l.algorithm);
-  if (l.critical !== undefined) bool(`${field}.critical`, l.critical);
-  if (l.shadow !== undefined) bool(`${field}.shadow`, l.shadow);
+  check.bool(l.critical, `${field}.critical`);
+  check.bool(l.shadow, `${field}.shadow`);
   if (l.key !== undefined) keyOption(`${field}.key`, l.key);
-  if (l.cost !== undefined && typeof l.cost !== 'function') {
-    integer(`${field}.cost`, l.cost, 1, LIMITS.maxPoints);
-  }
+  if (typeof l.cost !== 'function') check.int(l.cost, `${field}.cost`, { min: 1, max: LIMITS.maxPoints });
 }
 
 /**
@@ -210,35 +195,30 @@ export function checkLimitShape(limit: unknown, field: string): asserts limit is
  * @throws RateLimitConfigError
  */
 export function validateLimit(spec: LimitSpec, prefix: string): LimitSpec {
-  if (!NAME_PATTERN.test(spec.name)) {
-    throw new RateLimitConfigError(`${prefix}name`, 'must be 1–64 of A-Z a-z 0-9 _ . -');
-  }
-  integer(`${prefix}points`, spec.points, 1, LIMITS.maxPoints);
-  integer(`${prefix}duration`, spec.duration, 1, LIMITS.maxDuration, ' ms');
-  integer(`${prefix}blockDuration`, spec.blockDuration, 0, LIMITS.maxDuration, ' ms');
+  check.string(spec.name, `${prefix}name`, { pattern: NAME_PATTERN, hint: NAME_HINT });
+  check.int(spec.points, `${prefix}points`, { min: 1, max: LIMITS.maxPoints });
+  check.int(spec.duration, `${prefix}duration`, { min: 1, max: LIMITS.maxDuration, unit: 'ms' });
+  check.int(spec.blockDuration, `${prefix}blockDuration`, { min: 0, max: LIMITS.maxDuration, unit: 'ms' });
   algorithm(`${prefix}algorithm`, spec.algorithm);
-  bool(`${prefix}critical`, spec.critical);
-  bool(`${prefix}shadow`, spec.shadow);
+  check.bool(spec.critical, `${prefix}critical`);
+  check.bool(spec.shadow, `${prefix}shadow`);
   keyOption(`${prefix}key`, spec.key);
   if (typeof spec.cost === 'number') {
-    integer(`${prefix}cost`, spec.cost, 1, LIMITS.maxPoints);
+    check.int(spec.cost, `${prefix}cost`, { min: 1, max: LIMITS.maxPoints });
     if (spec.cost > spec.points) {
-      throw new RateLimitConfigError(
+      throw check.fail(
         `${prefix}cost`,
         `(${spec.cost}) is larger than points (${spec.points}); no request could ever be admitted`,
       );
     }
   } else if (typeof spec.cost !== 'function') {
-    throw new RateLimitConfigError(
-      `${prefix}cost`,
-      'must be an integer ≥ 1 or a function (context) => number',
-    );
+    throw check.fail(`${prefix}cost`, 'must be an integer ≥ 1 or a function (context) => number');
   }
   if (spec.algorithm === 'fixed-window') {
     // rate-limiter-flexible counts in whole seconds (EX); a window under 1 s would get no TTL at all.
     for (const field of ['duration', 'blockDuration'] as const) {
       if (spec[field] % 1_000 !== 0) {
-        throw new RateLimitConfigError(
+        throw check.fail(
           `${prefix}${field}`,
           `(${spec[field]} ms) must be whole seconds for the fixed-window algorithm (e.g. 1_000, 60_000); ` +
             `use algorithm 'sliding-window' or 'token-bucket' for millisecond windows`,
@@ -249,83 +229,23 @@ export function validateLimit(spec: LimitSpec, prefix: string): LimitSpec {
   return spec;
 }
 
-function rejectUnknown(obj: object, known: ReadonlyArray<string>, prefix: string): void {
-  for (const key of Object.keys(obj)) {
-    if (known.includes(key)) continue;
-    const guess = closest(key, known);
-    throw new RateLimitConfigError(
-      `${prefix}${key}`,
-      `is an unknown option${guess ? `; did you mean ${guess}?` : `; known: ${known.join(', ')}`}`,
-    );
-  }
-}
-
-function integer(field: string, value: unknown, min: number, max: number, unit = ''): number {
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
-    throw new RateLimitConfigError(
-      field,
-      `must be an integer from ${min} to ${max}${unit}; got ${describe(value)}`,
-    );
-  }
-  return value;
-}
-
-function bool(field: string, value: unknown): boolean {
-  if (typeof value !== 'boolean')
-    throw new RateLimitConfigError(field, `must be true or false; got ${describe(value)}`);
-  return value;
-}
-
+/** The algorithm names, quoted as they are written in code (the kit's `oneOf` would echo the value). */
 function algorithm(field: string, value: unknown): void {
   if (!RATE_LIMIT_ALGORITHMS.includes(value as RateLimitAlgorithm)) {
-    throw new RateLimitConfigError(
+    throw check.fail(
       field,
-      `must be one of ${RATE_LIMIT_ALGORITHMS.map((a) => `'${a}'`).join(', ')}; got ${describe(value)}`,
+      `must be one of ${RATE_LIMIT_ALGORITHMS.map((a) => `'${a}'`).join(', ')}; got ${describeValue(value)}`,
     );
   }
 }
 
 function keyOption(field: string, value: unknown): void {
   if (value !== 'ip' && value !== 'user' && typeof value !== 'function') {
-    throw new RateLimitConfigError(
+    throw check.fail(
       field,
-      `must be 'ip', 'user' or a function (context) => string; got ${describe(value)}`,
+      `must be 'ip', 'user' or a function (context) => string; got ${describeValue(value)}`,
     );
   }
-}
-
-/** Describe a value for a message without echoing long or secret-looking strings. */
-function describe(value: unknown): string {
-  if (typeof value === 'string') return value.length <= 24 ? JSON.stringify(value) : 'a string';
-  if (typeof value === 'number' || typeof value === 'boolean' || value == null) return String(value);
-  return typeof value;
-}
-
-function closest(word: string, candidates: ReadonlyArray<string>): string | undefined {
-  let best: string | undefined;
-  let bestDistance = 3;
-  for (const c of candidates) {
-    const d = editDistance(word.toLowerCase(), c.toLowerCase());
-    if (d < bestDistance) {
-      bestDistance = d;
-      best = c;
-    }
-  }
-  return best;
-}
-
-function editDistance(a: string, b: string): number {
-  const row = Array.from({ length: b.length + 1 }, (_, i) => i);
-  for (let i = 1; i <= a.length; i++) {
-    let prev = row[0];
-    row[0] = i;
-    for (let j = 1; j <= b.length; j++) {
-      const tmp = row[j];
-      row[j] = Math.min(row[j] + 1, row[j - 1] + 1, prev + (a[i - 1] === b[j - 1] ? 0 : 1));
-      prev = tmp;
-    }
-  }
-  return row[b.length];
 }
 
 /** `user.id ?? user.sub ?? user.userId`, or the user itself when it is a string or number. */

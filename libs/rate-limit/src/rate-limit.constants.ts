@@ -1,6 +1,9 @@
 /** Lib segment of every key (`<prefix>:ratelimit:…`), of metric names and of fallback reports. */
 export const RATE_LIMIT_LIB = 'ratelimit';
 
+/** Injection token of the resolved module options (`ResolvedRateLimitConfig`); internal to this lib. */
+export const RATE_LIMIT_CONFIG = Symbol('redwing.ratelimit.config');
+
 /** The algorithms a limit can use. */
 export const RATE_LIMIT_ALGORITHMS = ['fixed-window', 'sliding-window', 'token-bucket'] as const;
 

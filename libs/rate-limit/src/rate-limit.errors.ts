@@ -13,6 +13,30 @@ export class RateLimitConfigError extends Error {
   }
 }
 
+/**
+ * A rate-limit Lua script answered with a negative code: it was called with an invalid argument. This is a
+ * bug in `@redwing/rate-limit` or in a direct call of the script, never an outage, so it is thrown to the
+ * caller instead of falling back to the in-memory limiter.
+ */
+export class RateLimitScriptError extends Error {
+  override readonly name = 'RateLimitScriptError';
+
+  constructor(
+    /** The script's name, e.g. `redwingRateLimitSlidingWindow`. */
+    readonly script: string,
+    /** The negative code it answered. */
+    readonly code: number,
+    options?: { cause?: unknown },
+  ) {
+    super(
+      `Rate limit script ${script} refused its arguments (code ${code}); this is a bug in ` +
+        `@redwing/rate-limit or in a direct call of the script, not a Redis problem. ` +
+        `The script's header comment lists what each argument must be.`,
+      options,
+    );
+  }
+}
+
 /** Body of the 429 and 503 responses. */
 export interface RateLimitResponseBody {
   statusCode: number;

@@ -1,14 +1,11 @@
 import { Injectable, type CanActivate, type ExecutionContext } from '@nestjs/common';
 import { HttpAdapterHost } from '@nestjs/core';
 import { runInSpan } from '@redwing/redis';
+import { LimitResolver, type LimitCall, type RouteLimits } from './limit-resolver';
+import { RateLimitExplorer } from './rate-limit.explorer';
 import { RateLimitExceededException, RateLimitUnavailableException } from './rate-limit.errors';
 import type { RateLimitDecision, RateLimitState } from './rate-limit.interfaces';
-import { RateLimitService, type LimitCall, type RouteLimits } from './rate-limit.service';
-
-interface HttpRequest {
-  user?: unknown;
-  raw?: { user?: unknown };
-}
+import { RateLimitService } from './rate-limit.service';
 
 /**
  * The one guard that enforces `@RateLimit()` (and, with `limitAllRoutes`, the module defaults) on HTTP routes.
@@ -19,23 +16,25 @@ interface HttpRequest {
  * with `Retry-After`. Admitted responses carry the IETF draft `RateLimit-Policy` and `RateLimit` headers
  * (and `X-RateLimit-*` with `legacyHeaders`). Other contexts (WebSocket, microservices) pass through: limit
  * them with `RateLimitService` directly.
+ *
+ * Per request: the route's limits come from `RateLimitExplorer` (metadata read and resolved once per
+ * handler), who is counted from `LimitResolver`, and the decision from `RateLimitService.decide()`.
  */
 @Injectable()
 export class RateLimitGuard implements CanActivate {
   constructor(
+    private readonly explorer: RateLimitExplorer,
+    private readonly resolver: LimitResolver,
     private readonly service: RateLimitService,
     private readonly adapterHost: HttpAdapterHost,
   ) {}
 
   canActivate(context: ExecutionContext): boolean | Promise<boolean> {
     if (context.getType() !== 'http') return true;
-    const route = this.service.routeLimits(context.getHandler(), context.getClass());
+    const route = this.explorer.routeLimits(context.getHandler(), context.getClass());
     if (!route) return true;
-    const request = context.switchToHttp().getRequest<HttpRequest>();
     // Without key functions everything is known synchronously: one promise (the decision) per request.
-    const calls = route.keyFunctions
-      ? this.callsAsync(route, context, request)
-      : this.calls(route, context, request);
+    const calls = this.resolver.calls(route, context, context.switchToHttp().getRequest<object>());
     const decided = Array.isArray(calls) ? this.decide(calls) : calls.then((c) => this.decide(c));
     return decided.then((decision) => this.enforce(context, route, decision));
   }
@@ -43,7 +42,7 @@ export class RateLimitGuard implements CanActivate {
   /** The decision, in its own `ratelimit.decision` span when tracing is on (Redis commands nest under it). */
   private decide(calls: LimitCall[]): Promise<RateLimitDecision> {
     return runInSpan('ratelimit.decision', { 'redwing.ratelimit.limits': calls.length }, (span) =>
-      this.service.decide(calls, 'consume').then((decision) => {
+      this.service.decide(calls).then((decision) => {
         span.setAttribute('redwing.ratelimit.allowed', decision.allowed);
         return decision;
       }),
@@ -60,76 +59,8 @@ export class RateLimitGuard implements CanActivate {
     throw new RateLimitExceededException(retryAfter, refusalMessage(decision, retryAfter));
   }
 
-  /** Subjects and costs of a route whose keys are all 'ip' or 'user'. */
-  private calls(route: RouteLimits, context: ExecutionContext, request: HttpRequest): LimitCall[] {
-    const calls: LimitCall[] = [];
-    let ip: string | undefined;
-    for (const entry of route.entries) {
-      const subject =
-        entry.key === 'user'
-          ? (this.userKey(request) ?? (ip ??= this.service.identify(request)))
-          : (ip ??= this.service.identify(request));
-      calls.push({
-        limit: entry.limit,
-        subject: this.service.subject(subject),
-        cost: this.costOf(entry, context),
-      });
-    }
-    return calls;
-  }
-
-  /** The same when a key is a function, which may be async. */
-  private async callsAsync(
-    route: RouteLimits,
-    context: ExecutionContext,
-    request: HttpRequest,
-  ): Promise<LimitCall[]> {
-    const calls: LimitCall[] = [];
-    let ip: string | undefined;
-    for (const entry of route.entries) {
-      const key = entry.key;
-      let subject: string;
-      if (key === 'ip') subject = ip ??= this.service.identify(request);
-      else if (key === 'user') subject = this.userKey(request) ?? (ip ??= this.service.identify(request));
-      else {
-        const custom = await key(context);
-        subject =
-          custom === undefined || custom === null || custom === ''
-            ? (ip ??= this.service.identify(request))
-            : `key:${custom}`;
-      }
-      calls.push({
-        limit: entry.limit,
-        subject: this.service.subject(subject),
-        cost: this.costOf(entry, context),
-      });
-    }
-    return calls;
-  }
-
-  private costOf(entry: RouteLimits['entries'][number], context: ExecutionContext): number {
-    const cost = entry.cost;
-    if (typeof cost === 'number') return cost;
-    const value = cost(context as never);
-    const points = entry.limit.spec.points;
-    if (!Number.isInteger(value) || value < 1 || value > points) {
-      throw new Error(
-        `@RateLimit cost function returned ${String(value)}; it must return an integer from 1 to the limit's points (${points}).`,
-      );
-    }
-    return value;
-  }
-
-  /** `user:<id>` of the authenticated user (`request.user`; on Fastify also what middleware set on `request.raw`). */
-  private userKey(request: HttpRequest): string | undefined {
-    const user = request.user ?? request.raw?.user;
-    if (user === undefined || user === null) return undefined;
-    const id = this.service.config.userId(user);
-    return id === undefined || id === null || id === '' ? undefined : `user:${id}`;
-  }
-
   private writeHeaders(response: unknown, route: RouteLimits, decision: RateLimitDecision): void {
-    const { headers, legacyHeaders } = this.service.config;
+    const { headers, legacyHeaders } = this.resolver.config;
     if (!headers && !legacyHeaders) return;
     const enforced: RateLimitState[] = [];
     for (const s of decision.limits)

@@ -188,7 +188,7 @@ export interface RateLimitConsumeOptions extends RateLimitCallOptions {
   cost?: number;
 }
 
-/** What the service counted since start (also exposed as metrics when `@redwing/metrics` is present). */
+/** What the service counted since start (also exposed as metrics when the app provides `REDWING_METRICS`). */
 export interface RateLimitStats {
   mode: 'redis' | 'local';
   decisions: { allowed: number; denied: number; shadowed: number; unavailable: number };

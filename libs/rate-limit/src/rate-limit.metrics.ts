@@ -1,31 +1,4 @@
-import type { InjectionToken } from '@nestjs/common';
-
-/**
- * Injection token of `@redwing/metrics`' `MetricsService`, or a placeholder symbol when that optional peer is
- * not installed, so `@Optional() @Inject(METRICS_SERVICE)` resolves to `undefined` instead of failing to load.
- */
-export const METRICS_SERVICE: InjectionToken = (() => {
-  try {
-    return (require('@redwing/metrics') as { MetricsService: InjectionToken }).MetricsService;
-  } catch {
-    return Symbol('@redwing/metrics is not installed');
-  }
-})();
-
-/**
- * The part of `@redwing/metrics`' `MetricsService` this lib uses, typed here so the published declarations do
- * not depend on the optional peer.
- */
-export interface MetricsRegistry {
-  counter(definition: { name: string; help: string; labelNames: string[] }): {
-    labels(...values: string[]): Incrementable;
-  };
-  gauge(definition: {
-    name: string;
-    help: string;
-    collect: (this: { set(value: number): void }) => void;
-  }): unknown;
-}
+import type { MetricsRegistry } from '@redwing/redis';
 
 /** Outcome label of a consume decision. */
 export type DecisionResult = 'allowed' | 'denied' | 'shadowed' | 'unavailable';
@@ -36,7 +9,8 @@ interface Incrementable {
 }
 
 /**
- * The rate limiter's Prometheus metrics (when `@redwing/metrics` is present):
+ * The rate limiter's Prometheus metrics, defined on the `REDWING_METRICS` registry when the app has one
+ * (`@redwing/metrics`' `MetricsModule` provides it):
  * - `redwing_ratelimit_decisions_total{result,mode}`: consume decisions; result allowed|denied|shadowed|
  *   unavailable, mode redis|local|bypass;
  * - `redwing_ratelimit_store_switches_total{to}`: switches between Redis and the in-memory limiter;

@@ -1,9 +1,13 @@
 import { Module } from '@nestjs/common';
 import { DiscoveryModule } from '@nestjs/core';
+import { LimitResolver } from './limit-resolver';
+import { resolveRateLimitConfig } from './rate-limit.config';
+import { RATE_LIMIT_CONFIG } from './rate-limit.constants';
 import { RateLimitExplorer } from './rate-limit.explorer';
 import { RateLimitGuard } from './rate-limit.guard';
-import { ConfigurableRateLimitModule } from './rate-limit.module-definition';
+import { ConfigurableRateLimitModule, RATE_LIMIT_MODULE_OPTIONS } from './rate-limit.module-definition';
 import { RateLimitService } from './rate-limit.service';
+import type { RateLimitModuleOptions } from './rate-limit.interfaces';
 
 /**
  * Rate limiting on the `@redwing/redis` client: `RateLimitService` for any code, `@RateLimit()` /
@@ -18,7 +22,19 @@ import { RateLimitService } from './rate-limit.service';
  */
 @Module({
   imports: [DiscoveryModule],
-  providers: [RateLimitService, RateLimitGuard, RateLimitExplorer],
-  exports: [RateLimitService, RateLimitGuard],
+  providers: [
+    {
+      provide: RATE_LIMIT_CONFIG,
+      useFactory: (options: RateLimitModuleOptions) => resolveRateLimitConfig(options ?? {}),
+      inject: [RATE_LIMIT_MODULE_OPTIONS],
+    },
+    LimitResolver,
+    RateLimitExplorer,
+    RateLimitService,
+    RateLimitGuard,
+  ],
+  // The explorer and the resolver are exported for the app's APP_GUARD instance of RateLimitGuard (they are
+  // not part of the package's API).
+  exports: [RateLimitService, RateLimitGuard, RateLimitExplorer, LimitResolver],
 })
 export class RateLimitModule extends ConfigurableRateLimitModule {}

@@ -1,77 +1,30 @@
-import { createHash } from 'node:crypto';
 import { Inject, Injectable, Logger, Optional } from '@nestjs/common';
-import { Reflector } from '@nestjs/core';
-import { RedisClientManager, type ManagedRedisClient } from '@redwing/redis';
-import { RateLimiterRes } from 'rate-limiter-flexible';
-import { clientIpKey, type ClientIpSource } from './client-ip';
-import { LocalLimiter, type LimitOp, type LocalEntry, type RawLimitState } from './local-limiter';
 import {
-  checkLimitShape,
-  resolveRateLimitConfig,
-  specOf,
-  validateLimit,
-  type LimitSpec,
-  type ResolvedRateLimitConfig,
-} from './rate-limit.config';
-import { ALGORITHM_TAG, MAX_SUBJECT_LENGTH, RATE_LIMIT_LIB } from './rate-limit.constants';
-import { RATE_LIMIT_METADATA, SKIP_RATE_LIMIT_METADATA } from './rate-limit.decorator';
-import { RateLimitConfigError } from './rate-limit.errors';
+  describeRedisError,
+  isRedisUnavailable,
+  RedisClientManager,
+  REDWING_METRICS,
+  type FallbackStore,
+  type ManagedRedisClient,
+  type MetricsRegistry,
+} from '@redwing/redis';
+import { RateLimiterRes } from 'rate-limiter-flexible';
+import type { ClientIpSource } from './client-ip';
+import { LimitResolver, type LimitCall, type ResolvedLimit } from './limit-resolver';
+import { LocalLimiter, type LimitOp, type LocalEntry, type RawLimitState } from './local-limiter';
+import type { ResolvedRateLimitConfig } from './rate-limit.config';
+import { RATE_LIMIT_CONFIG, RATE_LIMIT_LIB } from './rate-limit.constants';
+import { RateLimitConfigError, RateLimitScriptError } from './rate-limit.errors';
 import type {
   RateLimitCallOptions,
   RateLimitConsumeOptions,
   RateLimitDecision,
-  RateLimitKey,
-  RateLimitLimit,
   RateLimitMode,
-  RateLimitModuleOptions,
-  RateLimitOptions,
   RateLimitState,
   RateLimitStats,
 } from './rate-limit.interfaces';
-import {
-  METRICS_SERVICE,
-  RateLimitMetrics,
-  type DecisionResult,
-  type MetricsRegistry,
-} from './rate-limit.metrics';
-import { RATE_LIMIT_MODULE_OPTIONS } from './rate-limit.module-definition';
-import { RateLimitScriptError, RedisLimitStore, type StoreLimit } from './redis-limit-store';
-import type { FallbackStore } from '@redwing/redis';
-
-/** @internal A limit ready to count: validated spec, key base, local shape, cached limiter. */
-export interface ResolvedLimit extends StoreLimit {
-  spec: LimitSpec;
-  /** Policy name in the `RateLimit` headers. */
-  label: string;
-  /** Points this instance grants on its own while Redis is unavailable. */
-  localPoints: number;
-  local: { algorithm: LimitSpec['algorithm']; points: number; duration: number; blockDuration: number };
-}
-
-/** @internal One limit of a route with what the guard resolves per request. */
-export interface RouteLimit {
-  limit: ResolvedLimit;
-  key: RateLimitKey;
-  cost: number | ((context: never) => number);
-}
-
-/** @internal The limits of one route, resolved once. */
-export interface RouteLimits {
-  entries: RouteLimit[];
-  /** Some limit's key is a function (possibly async); the others resolve synchronously. */
-  keyFunctions: boolean;
-  /** Pre-built `RateLimit-Policy` value (enforced limits only), or '' when every limit is in shadow mode. */
-  policyHeader: string;
-}
-
-/** @internal One limit to apply to one subject. */
-export interface LimitCall {
-  limit: ResolvedLimit;
-  subject: string;
-  cost: number;
-}
-
-const MAX_LIMIT_CACHE = 10_000;
+import { RateLimitMetrics, type DecisionResult } from './rate-limit.metrics';
+import { RedisLimitStore } from './redis-limit-store';
 
 /**
  * Rate limiting on the shared Redis client, with an in-memory insurance limiter while Redis is unavailable.
@@ -89,20 +42,12 @@ const MAX_LIMIT_CACHE = 10_000;
  */
 @Injectable()
 export class RateLimitService {
-  /** The module options after defaults and validation. */
-  readonly config: ResolvedRateLimitConfig;
   private readonly logger = new Logger('RateLimit');
   private readonly client: ManagedRedisClient;
   private readonly store: RedisLimitStore;
   private readonly localTable: FallbackStore<LocalEntry>;
   private readonly local: LocalLimiter;
   private readonly metrics: RateLimitMetrics;
-  private readonly prefix: string;
-  private readonly byObject = new WeakMap<object, ResolvedLimit>();
-  private readonly byId = new Map<string, ResolvedLimit>();
-  private readonly policyLimits = new Map<string, ResolvedLimit[]>();
-  private readonly defaultLimits: ResolvedLimit[];
-  private readonly routes = new WeakMap<object, WeakMap<object, RouteLimits | null>>();
 
   /** The decision of a single-limit consume; made once, not per call. */
   private readonly consumedOne = (state: RateLimitState): RateLimitDecision =>
@@ -110,6 +55,7 @@ export class RateLimitService {
   private mode: 'redis' | 'local' = 'redis';
   /** Bumped on every switch; an outcome only switches the mode if its call started in the current one. */
   private generation = 0;
+  /** Why Redis is not used: the outage, or the last error Redis answered that was not one. */
   private reason = '';
   private localSince = 0;
   private readonly counts = {
@@ -118,50 +64,36 @@ export class RateLimitService {
     localDecisions: 0,
   };
 
+  /**
+   * @throws RateLimitConfigError when the module's `client` is not a configured `@redwing/redis` client
+   */
   constructor(
-    @Inject(RATE_LIMIT_MODULE_OPTIONS) options: RateLimitModuleOptions,
+    @Inject(RATE_LIMIT_CONFIG) private readonly config: ResolvedRateLimitConfig,
+    private readonly resolver: LimitResolver,
     manager: RedisClientManager,
-    @Optional() private readonly reflector?: Reflector,
-    @Optional() @Inject(METRICS_SERVICE) metrics?: MetricsRegistry,
+    @Optional() @Inject(REDWING_METRICS) metrics?: MetricsRegistry,
   ) {
-    this.config = resolveRateLimitConfig(options ?? {});
-    if (!manager.has(this.config.client)) {
+    if (!manager.has(config.client)) {
       throw new RateLimitConfigError(
         'client',
-        `names the Redis client "${this.config.client}", which is not configured; configured: ` +
+        `names the Redis client "${config.client}", which is not configured; configured: ` +
           `${manager
             .all()
             .map((c) => c.name)
             .join(', ')}. Add it to RedisClientModule.forRoot({ clients }) or fix the name.`,
       );
     }
-    this.client = manager.get(this.config.client);
-    this.prefix = manager.key(RATE_LIMIT_LIB);
+    this.client = manager.get(config.client);
     this.store = new RedisLimitStore(this.client.command);
     this.localTable = this.client.createFallbackStore<LocalEntry>({
-      ...(this.config.local.maxEntries !== undefined ? { maxEntries: this.config.local.maxEntries } : {}),
-      ...(this.config.local.maxBytes !== undefined ? { maxBytes: this.config.local.maxBytes } : {}),
+      ...(config.local.maxEntries !== undefined ? { maxEntries: config.local.maxEntries } : {}),
+      ...(config.local.maxBytes !== undefined ? { maxBytes: config.local.maxBytes } : {}),
     });
     this.local = new LocalLimiter(this.localTable);
     this.metrics = new RateLimitMetrics(metrics, {
       local: () => this.mode === 'local',
       entries: () => this.localTable.size,
     });
-    this.defaultLimits = [this.resolve({ name: 'default' }, 'default', 'limits')];
-    for (const [name, list] of this.config.policies) {
-      this.policyLimits.set(
-        name,
-        list.map((limit, i) =>
-          this.resolve(
-            limit,
-            name,
-            `policies.${name}${list.length > 1 ? `[${i}]` : ''}`,
-            list.length > 1 ? i : -1,
-            name,
-          ),
-        ),
-      );
-    }
   }
 
   /**
@@ -169,15 +101,15 @@ export class RateLimitService {
    * @throws RateLimitConfigError when `options.limits` is invalid or names an unknown policy
    */
   consume(key: string, options: RateLimitConsumeOptions = {}): Promise<RateLimitDecision> {
-    const limits = this.limitsOf(options.limits);
-    const subject = this.subject(key);
+    const limits = this.resolver.limits(options.limits);
+    const subject = this.resolver.subject(key);
     if (limits.length === 1) {
       const limit = limits[0];
-      return this.applyOne(limit, subject, 'consume', this.costOf(limit, options.cost), this.consumedOne);
+      const call = { limit, subject, cost: this.resolver.cost(limit, options.cost) };
+      return this.applyOne(call, 'consume', this.consumedOne);
     }
     return this.decide(
-      limits.map((limit) => ({ limit, subject, cost: this.costOf(limit, options.cost) })),
-      'consume',
+      limits.map((limit) => ({ limit, subject, cost: this.resolver.cost(limit, options.cost) })),
     );
   }
 
@@ -188,12 +120,12 @@ export class RateLimitService {
 
   /** Give `points` back to `key` (e.g. a successful login after failed attempts). */
   reward(key: string, points = 1, options: RateLimitCallOptions = {}): Promise<RateLimitDecision> {
-    return this.run(key, options, 'reward', this.positive('points', points));
+    return this.run(key, options, 'reward', this.resolver.positive('points', points));
   }
 
   /** Count `points` more for `key` without checking the limit (e.g. a failed login costs extra). */
   penalty(key: string, points = 1, options: RateLimitCallOptions = {}): Promise<RateLimitDecision> {
-    return this.run(key, options, 'penalty', this.positive('points', points));
+    return this.run(key, options, 'penalty', this.resolver.positive('points', points));
   }
 
   /**
@@ -201,11 +133,11 @@ export class RateLimitService {
    * Redis down: blocks in memory on this instance.
    */
   async block(key: string, duration: number, options: RateLimitCallOptions = {}): Promise<void> {
-    this.positive('duration', duration);
-    const subject = this.subject(key);
+    this.resolver.positive('duration', duration);
+    const subject = this.resolver.subject(key);
     await Promise.all(
-      this.limitsOf(options.limits).map(async (limit) => {
-        const storeKey = this.keyOf(limit, subject);
+      this.resolver.limits(options.limits).map(async (limit) => {
+        const storeKey = this.resolver.storeKey(limit, subject);
         const gen = this.generation;
         try {
           await this.store.block(limit, storeKey, duration);
@@ -220,10 +152,10 @@ export class RateLimitService {
 
   /** Forget everything counted for `key` on each limit (and lift blocks). Resolves to whether anything was stored. */
   async delete(key: string, options: RateLimitCallOptions = {}): Promise<boolean> {
-    const subject = this.subject(key);
+    const subject = this.resolver.subject(key);
     const deleted = await Promise.all(
-      this.limitsOf(options.limits).map(async (limit) => {
-        const storeKey = this.keyOf(limit, subject);
+      this.resolver.limits(options.limits).map(async (limit) => {
+        const storeKey = this.resolver.storeKey(limit, subject);
         const localDeleted = this.local.delete(storeKey);
         const gen = this.generation;
         try {
@@ -244,15 +176,7 @@ export class RateLimitService {
    * `ipv6Prefix`. Accepts a Node/Express request, a Fastify request, or `{ headers, remoteAddress }`.
    */
   identify(request: ClientIpSource | object): string {
-    const req = ((request as { raw?: object }).raw ?? request) as {
-      headers?: ClientIpSource['headers'];
-      socket?: { remoteAddress?: string };
-      remoteAddress?: string;
-    };
-    return clientIpKey(
-      { headers: req.headers, remoteAddress: req.remoteAddress ?? req.socket?.remoteAddress },
-      this.config,
-    );
+    return this.resolver.identify(request);
   }
 
   /** Whether limits are counted in Redis or, while it is unavailable, in memory. */
@@ -279,49 +203,15 @@ export class RateLimitService {
   }
 
   /**
-   * @internal The limits of a route (method metadata over class metadata, `@SkipRateLimit`, module defaults),
-   * resolved and validated once per handler.
-   * @throws RateLimitConfigError naming `@RateLimit(Controller.method)`
+   * @internal Consume on resolved limits (what `RateLimitGuard` resolved for a request) and aggregate the
+   * outcome into one decision.
    */
-  routeLimits(handler: object, cls: object): RouteLimits | null {
-    let perClass = this.routes.get(handler);
-    if (!perClass) {
-      perClass = new WeakMap();
-      this.routes.set(handler, perClass);
-    }
-    let route = perClass.get(cls);
-    if (route === undefined) {
-      route = this.buildRoute(handler, cls);
-      perClass.set(cls, route);
-    }
-    return route;
-  }
-
-  /** @internal Apply one operation to several (limit, subject) pairs and aggregate the outcome. */
-  decide(calls: LimitCall[], op: LimitOp): Promise<RateLimitDecision> {
-    if (calls.length === 1) {
-      // One promise hop less than the general path: this is every single-limit call.
-      const c = calls[0];
-      return this.applyOne(
-        c.limit,
-        c.subject,
-        op,
-        c.cost,
-        op === 'consume' ? this.consumedOne : (state) => this.aggregate([state], op),
-      );
-    }
-    return Promise.all(calls.map((c) => this.applyOne(c.limit, c.subject, op, c.cost, identity))).then(
-      (states) => this.aggregate(states, op),
+  decide(calls: LimitCall[]): Promise<RateLimitDecision> {
+    // One promise hop less than the general path: this is every single-limit call.
+    if (calls.length === 1) return this.applyOne(calls[0], 'consume', this.consumedOne);
+    return Promise.all(calls.map((c) => this.applyOne(c, 'consume', identity))).then((states) =>
+      this.aggregate(states, 'consume'),
     );
-  }
-
-  /** @internal A client key made safe for a Redis key: hashed when long or when it holds braces. */
-  subject(key: string): string {
-    if (typeof key !== 'string' || key === '') {
-      throw new RateLimitConfigError('key', 'must be a non-empty string, e.g. `ip:1.2.3.4` or `user:42`');
-    }
-    if (key.length <= MAX_SUBJECT_LENGTH && !key.includes('{') && !key.includes('}')) return key;
-    return `h:${createHash('sha256').update(key).digest('base64url')}`;
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -329,24 +219,20 @@ export class RateLimitService {
   private run(
     key: string,
     options: RateLimitCallOptions,
-    op: LimitOp,
+    op: Exclude<LimitOp, 'consume'>,
     cost: number,
   ): Promise<RateLimitDecision> {
-    const subject = this.subject(key);
-    return this.decide(
-      this.limitsOf(options.limits).map((limit) => ({ limit, subject, cost })),
-      op,
+    const subject = this.resolver.subject(key);
+    const calls = this.resolver.limits(options.limits).map((limit) => ({ limit, subject, cost }));
+    return Promise.all(calls.map((c) => this.applyOne(c, op, identity))).then((states) =>
+      this.aggregate(states, op),
     );
   }
 
-  private applyOne<T>(
-    limit: ResolvedLimit,
-    subject: string,
-    op: LimitOp,
-    cost: number,
-    then: (state: RateLimitState) => T,
-  ): Promise<T> {
-    const key = this.keyOf(limit, subject);
+  /** Apply `op` to one limit in Redis, or in memory when Redis cannot be used; `then` maps the state. */
+  private applyOne<T>(call: LimitCall, op: LimitOp, then: (state: RateLimitState) => T): Promise<T> {
+    const { limit, cost } = call;
+    const key = this.resolver.storeKey(limit, call.subject);
     if (!this.client.isAvailable()) {
       this.noteFailed(undefined, this.generation);
       try {
@@ -406,7 +292,7 @@ export class RateLimitService {
     this.client.reportFallback(RATE_LIMIT_LIB, op, this.reason);
     return this.state(
       limit,
-      this.local.apply(key, limit.local, op, Math.min(cost, Number.MAX_SAFE_INTEGER)),
+      this.local.apply(key, limit.local, { op, cost: Math.min(cost, Number.MAX_SAFE_INTEGER) }),
       'local',
     );
   }
@@ -486,15 +372,32 @@ export class RateLimitService {
     );
   }
 
-  /** Redis could not be used for a call: switch to the insurance limiter (once per outage). */
+  /**
+   * Redis could not be used for a call (`err` undefined: the client refused to send it). The call is decided
+   * in memory either way; an outage also switches to the insurance limiter (once per outage), while an error
+   * Redis answered (out of memory, ACL, …) is logged when it changes and leaves the mode alone.
+   */
   private noteFailed(err: unknown, gen: number): void {
+    if (err !== undefined && !isRedisUnavailable(err)) {
+      const reason = describeRedisError(err);
+      if (reason === this.reason) return;
+      this.reason = reason;
+      this.logger.warn(
+        `Redis client "${this.client.name}" refused a rate-limit call (${reason}); it was decided in memory ` +
+          `on this instance. Fix the Redis side; this is logged again only when the error changes.`,
+      );
+      return;
+    }
     if (this.mode !== 'redis' || gen !== this.generation) return;
     this.mode = 'local';
     this.generation++;
     this.localSince = Date.now();
     this.counts.switches.toLocal++;
     this.metrics.switched('local');
-    this.reason = describeFailure(err, this.client);
+    this.reason =
+      err === undefined
+        ? `connection ${this.client.getConnectionState()}, circuit breaker ${this.client.getBreakerState()}`
+        : describeRedisError(err);
     const enabled = this.client.fallbackEnabled;
     this.logger.warn(
       `Redis client "${this.client.name}" is unavailable (${this.reason}); ` +
@@ -503,164 +406,6 @@ export class RateLimitService {
           : `fallbacks are disabled (REDIS_FALLBACK_ENABLED=false), so non-critical limits are not enforced`) +
         `; critical limits refuse with 503. Back to Redis by itself when it answers.`,
     );
-  }
-
-  private limitsOf(arg: RateLimitCallOptions['limits']): ResolvedLimit[] {
-    if (arg === undefined) return this.defaultLimits;
-    if (typeof arg === 'string') return this.policy(arg, 'limits');
-    if (!Array.isArray(arg)) return [this.limitObject(arg as RateLimitLimit)];
-    const out: ResolvedLimit[] = [];
-    for (const item of arg as ReadonlyArray<string | RateLimitLimit>) {
-      if (typeof item === 'string') out.push(...this.policy(item, 'limits'));
-      else out.push(this.limitObject(item));
-    }
-    if (out.length === 0) throw new RateLimitConfigError('limits', 'must name at least one limit');
-    return out;
-  }
-
-  private policy(name: string, field: string): ResolvedLimit[] {
-    const found = this.policyLimits.get(name);
-    if (!found) {
-      const known = [...this.policyLimits.keys()];
-      throw new RateLimitConfigError(
-        field,
-        `names the policy "${name}", which is not configured; ` +
-          (known.length
-            ? `configured: ${known.join(', ')}`
-            : 'add it to RateLimitModule.forRoot({ policies })'),
-      );
-    }
-    return found;
-  }
-
-  private limitObject(limit: RateLimitLimit): ResolvedLimit {
-    const cached = this.byObject.get(limit);
-    if (cached) return cached;
-    const resolved = this.resolve(limit, 'default', 'limits');
-    this.byObject.set(limit, resolved);
-    return resolved;
-  }
-
-  /**
-   * Merge a limit over the module defaults, validate it, and return the shared resolved instance for its
-   * shape (so equal limits share one rate-limiter-flexible instance and one key space).
-   */
-  private resolve(
-    limit: RateLimitOptions,
-    defaultName: string,
-    field: string,
-    index = -1,
-    defaultLabel?: string,
-  ): ResolvedLimit {
-    checkLimitShape(limit, field);
-    const spec = validateLimit(specOf(limit, this.config.defaults, defaultName), `${field}.`);
-    const id = `${spec.name}|${spec.algorithm}|${spec.points}|${spec.duration}|${spec.blockDuration}|${spec.critical}|${spec.shadow}`;
-    const known = this.byId.get(id);
-    if (known) return known;
-    if (this.byId.size >= MAX_LIMIT_CACHE) this.byId.clear();
-    const localPoints = Math.max(1, Math.floor(spec.points / this.config.instances));
-    const suffix = index >= 0 ? `-${index}` : '';
-    const label =
-      limit.name ??
-      (defaultLabel
-        ? `${defaultLabel}${suffix}`
-        : `${spec.points}-per-${formatDuration(spec.duration)}${suffix}`);
-    const resolved: ResolvedLimit = {
-      spec,
-      label,
-      algorithm: spec.algorithm,
-      points: spec.points,
-      duration: spec.duration,
-      blockDuration: spec.blockDuration,
-      keyBase: `${this.prefix}:${ALGORITHM_TAG[spec.algorithm]}:${spec.name}:${spec.points}:${spec.duration}`,
-      localPoints,
-      local: {
-        algorithm: spec.algorithm,
-        points: localPoints,
-        duration: spec.duration,
-        blockDuration: spec.blockDuration,
-      },
-    };
-    this.byId.set(id, resolved);
-    return resolved;
-  }
-
-  private buildRoute(handler: object, cls: object): RouteLimits | null {
-    const reflector = this.reflector ?? new Reflector();
-    const h = handler as (...args: unknown[]) => unknown;
-    const c = cls as new (...args: unknown[]) => unknown;
-    const handlerSkip = reflector.get(SKIP_RATE_LIMIT_METADATA, h);
-    if (handlerSkip === true) return null;
-    let list = reflector.get(RATE_LIMIT_METADATA, h);
-    if (!list) {
-      if (handlerSkip !== false && reflector.get(SKIP_RATE_LIMIT_METADATA, c) === true) return null;
-      list = reflector.get(RATE_LIMIT_METADATA, c);
-    }
-    if (!list) {
-      if (!this.config.limitAllRoutes) return null;
-      list = [];
-    }
-    const route = `${c.name}.${h.name}`;
-    const at = `@RateLimit(${route})`;
-    const items: Array<string | RateLimitOptions> = list.length ? [...list] : [{}];
-    const entries: RouteLimit[] = [];
-    // Limits of one route are told apart by their shape; only two of the same shape need an index.
-    const shapes = items.map((item) => {
-      if (typeof item === 'string') return item;
-      const s = specOf(item, this.config.defaults, route);
-      return `${s.algorithm}:${s.points}:${s.duration}`;
-    });
-    items.forEach((item, i) => {
-      const field = items.length > 1 ? `${at}[${i}]` : at;
-      if (typeof item === 'string') {
-        const named = this.config.policies.get(item);
-        const resolved = this.policy(item, field);
-        resolved.forEach((limit, j) => {
-          const spec = specOf(named![j], this.config.defaults, item);
-          entries.push({ limit, key: spec.key, cost: spec.cost });
-        });
-        return;
-      }
-      const twin = shapes.indexOf(shapes[i]) !== shapes.lastIndexOf(shapes[i]);
-      const name = twin ? `${route}-${i}` : route;
-      const limit = this.resolve(item, name, field, twin ? i : -1);
-      const spec = specOf(item, this.config.defaults, name);
-      entries.push({ limit, key: spec.key, cost: spec.cost });
-    });
-    return {
-      entries,
-      keyFunctions: entries.some((e) => typeof e.key === 'function'),
-      policyHeader: entries
-        .filter((e) => !e.limit.spec.shadow)
-        .map(
-          (e) =>
-            `"${e.limit.label}";q=${e.limit.spec.points};w=${Math.max(1, Math.ceil(e.limit.spec.duration / 1_000))}`,
-        )
-        .join(', '),
-    };
-  }
-
-  private costOf(limit: ResolvedLimit, cost: number | undefined): number {
-    if (cost === undefined) return typeof limit.spec.cost === 'number' ? limit.spec.cost : 1;
-    this.positive('cost', cost);
-    if (cost > limit.spec.points) {
-      throw new RateLimitConfigError(
-        'cost',
-        `(${cost}) is larger than the points (${limit.spec.points}) of the limit "${limit.label}"; it could never be admitted`,
-      );
-    }
-    return cost;
-  }
-
-  private positive(field: string, value: number): number {
-    if (!Number.isInteger(value) || value < 1) {
-      throw new RateLimitConfigError(field, `must be an integer ≥ 1; got ${String(value)}`);
-    }
-    return value;
-  }
-
-  private keyOf(limit: ResolvedLimit, subject: string): string {
-    return `${limit.keyBase}:{${subject}}`;
   }
 }
 
@@ -674,29 +419,4 @@ function fixedState(res: RateLimiterRes, allowed: boolean): RawLimitState {
     retryAfter: allowed ? 0 : res.msBeforeNext,
     reset: res.msBeforeNext,
   };
-}
-
-/** `1s`, `1m`, `1h`, `1d`, or `1500ms`. */
-function formatDuration(ms: number): string {
-  for (const [unit, size] of [
-    ['d', 86_400_000],
-    ['h', 3_600_000],
-    ['m', 60_000],
-    ['s', 1_000],
-  ] as const) {
-    if (ms % size === 0) return `${ms / size}${unit}`;
-  }
-  return `${ms}ms`;
-}
-
-function describeFailure(err: unknown, client: ManagedRedisClient): string {
-  if (err === undefined) {
-    return `connection ${client.getConnectionState()}, circuit breaker ${client.getBreakerState()}`;
-  }
-  if (err instanceof Error) {
-    const reason = (err as { reason?: string }).reason;
-    const text = reason ? `${err.name}: ${reason}` : `${err.name}: ${err.message}`;
-    return text.length > 200 ? `${text.slice(0, 200)}…` : text;
-  }
-  return String(err).slice(0, 200);
 }

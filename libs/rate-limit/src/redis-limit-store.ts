@@ -1,32 +1,18 @@
 import { randomBytes } from 'node:crypto';
-import type { RedisConnection } from '@redwing/redis';
+import { defineScripts, RedisScriptError, type RedisConnection, type ScriptCallers } from '@redwing/redis';
 import { RateLimiterRedis, RateLimiterRes } from 'rate-limiter-flexible';
 import type { LimitOp, RawLimitState } from './local-limiter';
+import { RateLimitScriptError } from './rate-limit.errors';
 import type { RateLimitAlgorithm } from './rate-limit.interfaces';
 import { consumeSlidingWindowScript } from './scripts/consume-sliding-window.script';
 import { consumeTokenBucketScript } from './scripts/consume-token-bucket.script';
+import type { LimiterReply } from './scripts/limiter-preamble';
 
-/** The Lua scripts of this lib, registered with `defineCommand` on the shared connection. */
-export const RATE_LIMIT_SCRIPTS = [consumeSlidingWindowScript, consumeTokenBucketScript] as const;
-
-type ScriptCommand = (...args: Array<string | number>) => Promise<number[]>;
-type WithScripts = Record<(typeof RATE_LIMIT_SCRIPTS)[number]['name'], ScriptCommand>;
-
-/** A script answered with a negative code: the caller passed a bad argument. Never an outage. */
-export class RateLimitScriptError extends Error {
-  override readonly name = 'RateLimitScriptError';
-
-  constructor(
-    readonly script: string,
-    readonly code: number,
-    readonly argument: number,
-  ) {
-    super(
-      `Rate limit script ${script} refused ARGV[${argument}] (code ${code}); this is a bug in ` +
-        `@redwing/rate-limit or in a direct call of the script, not a Redis problem.`,
-    );
-  }
-}
+/** The Lua scripts of this lib, called through `defineScripts` (EVALSHA, EVAL on NOSCRIPT). */
+const RATE_LIMIT_SCRIPTS = {
+  slidingWindow: consumeSlidingWindowScript,
+  tokenBucket: consumeTokenBucketScript,
+};
 
 /** What the store needs to know about a limit. */
 export interface StoreLimit {
@@ -47,32 +33,28 @@ export interface StoreLimit {
  * (`RedisUnavailableError`, `RedisCommandTimeoutError`, reply errors); the service decides what to do.
  */
 export class RedisLimitStore {
-  private readonly scripts: WithScripts;
+  private readonly scripts: ScriptCallers<typeof RATE_LIMIT_SCRIPTS>;
   private readonly noncePrefix = randomBytes(6).toString('base64url');
   private nonceCounter = 0;
 
   /**
-   * Defines every script on the connection now, before it connects: with ioredis auto-pipelining, a command
-   * defined while an auto-pipeline is pending is missing from that pipeline and ioredis throws from its exec
-   * callback (an uncaught TypeError). rate-limiter-flexible defines its `rlflxIncr` in its constructor, so one
-   * throw-away instance is built here too; later instances redefine the same script, which is harmless.
+   * rate-limiter-flexible defines its `rlflxIncr` with `defineCommand` in its constructor, and ioredis throws
+   * from an auto-pipeline's exec callback (an uncaught TypeError) for a command defined while that pipeline is
+   * pending. So one throw-away instance is built here, before the connection starts; later instances redefine
+   * the same script, which is harmless. This lib's own scripts need nothing of the kind (`defineScripts`).
    */
   constructor(private readonly connection: RedisConnection) {
-    for (const script of RATE_LIMIT_SCRIPTS) {
-      connection.defineCommand(script.name, { numberOfKeys: script.numberOfKeys, lua: script.lua });
-    }
+    this.scripts = defineScripts(connection, RATE_LIMIT_SCRIPTS);
     new RateLimiterRedis({ storeClient: connection, points: 1, duration: 1 });
-    this.scripts = connection as unknown as WithScripts;
   }
 
   /** Apply `op` with `cost` points to the client key `key` (`<keyBase>:{<subject>}`). */
   apply(limit: StoreLimit, key: string, op: LimitOp, cost: number): Promise<RawLimitState> {
     if (limit.algorithm === 'fixed-window') return this.fixedWindow(limit, key, op, cost);
-    const script =
+    const keys = [key, `${key}:b`];
+    const reply =
       limit.algorithm === 'sliding-window'
-        ? this.scripts.redwingRateLimitSlidingWindow(
-            key,
-            `${key}:b`,
+        ? this.scripts.slidingWindow(keys, [
             op,
             limit.points,
             limit.duration,
@@ -80,22 +62,9 @@ export class RedisLimitStore {
             limit.blockDuration,
             this.nonce(),
             '',
-          )
-        : this.scripts.redwingRateLimitTokenBucket(
-            key,
-            `${key}:b`,
-            op,
-            limit.points,
-            limit.duration,
-            cost,
-            limit.blockDuration,
-            '',
-          );
-    const name = limit.algorithm === 'sliding-window' ? 'consume-sliding-window' : 'consume-token-bucket';
-    return script.then((reply) => {
-      if (reply[0] < 0) throw new RateLimitScriptError(name, reply[0], reply[1]);
-      return { allowed: reply[0] === 1, remaining: reply[1], retryAfter: reply[2], reset: reply[3] };
-    });
+          ])
+        : this.scripts.tokenBucket(keys, [op, limit.points, limit.duration, cost, limit.blockDuration, '']);
+    return reply.then(rawState, scriptFailure);
   }
 
   /**
@@ -103,14 +72,14 @@ export class RedisLimitStore {
    * admitted, rejects with one when refused, or with the connection's error.
    */
   consumeFixed(limit: StoreLimit, key: string, cost: number): Promise<RateLimiterRes> {
-    return this.fixed(limit, key).consume(this.subjectPart(limit, key), cost);
+    return this.fixed(limit).consume(this.subjectPart(limit, key), cost);
   }
 
   /** Refuse the client for `duration` ms. */
   async block(limit: StoreLimit, key: string, duration: number): Promise<void> {
     if (limit.algorithm === 'fixed-window') {
       // rate-limiter-flexible blocks in whole seconds; round up so the block is never shorter than asked.
-      await this.fixed(limit, key).block(this.subjectPart(limit, key), Math.ceil(duration / 1_000));
+      await this.fixed(limit).block(this.subjectPart(limit, key), Math.ceil(duration / 1_000));
       return;
     }
     await this.connection.set(`${key}:b`, '1', 'PX', duration);
@@ -118,13 +87,12 @@ export class RedisLimitStore {
 
   /** Forget the client's count and block. Resolves to whether anything was stored. */
   async delete(limit: StoreLimit, key: string): Promise<boolean> {
-    if (limit.algorithm === 'fixed-window')
-      return this.fixed(limit, key).delete(this.subjectPart(limit, key));
+    if (limit.algorithm === 'fixed-window') return this.fixed(limit).delete(this.subjectPart(limit, key));
     return (await this.connection.del(key, `${key}:b`)) > 0;
   }
 
   private fixedWindow(limit: StoreLimit, key: string, op: LimitOp, cost: number): Promise<RawLimitState> {
-    const limiter = this.fixed(limit, key);
+    const limiter = this.fixed(limit);
     const subject = this.subjectPart(limit, key);
     switch (op) {
       case 'consume':
@@ -163,7 +131,7 @@ export class RedisLimitStore {
     }
   }
 
-  private fixed(limit: StoreLimit, _key: string): RateLimiterRedis {
+  private fixed(limit: StoreLimit): RateLimiterRedis {
     limit.fixed ??= new RateLimiterRedis({
       storeClient: this.connection,
       keyPrefix: limit.keyBase,
@@ -183,4 +151,14 @@ export class RedisLimitStore {
     this.nonceCounter = (this.nonceCounter + 1) % Number.MAX_SAFE_INTEGER;
     return this.noncePrefix + this.nonceCounter.toString(36);
   }
+}
+
+function rawState(reply: LimiterReply): RawLimitState {
+  return { allowed: reply[0] === 1, remaining: reply[1], retryAfter: reply[2], reset: reply[3] };
+}
+
+/** The one place a script's failure code becomes this lib's error; connection errors pass unchanged. */
+function scriptFailure(err: unknown): never {
+  if (err instanceof RedisScriptError) throw new RateLimitScriptError(err.script, err.code, { cause: err });
+  throw err;
 }

@@ -242,3 +242,36 @@ describe('RateLimitService with Redis unavailable and fallbacks disabled (REDIS_
     }
   });
 });
+
+describe('RateLimitService when Redis answers an error that is not an outage', () => {
+  it('decides those calls in memory without switching to local mode, logs the error once, and counts in Redis again when it clears', async () => {
+    const server = await RedisServer.start();
+    const booted = await bootService({ url: server.url() }, { points: 2, duration: 10_000 });
+    // The token bucket's first write is HSET, which Redis refuses over maxmemory (a script that already wrote
+    // may go on writing, so the sliding window's ZREMRANGEBYSCORE-first script is not refused).
+    const limits: RateLimitLimit = { name: 'oom', points: 2, duration: 10_000, algorithm: 'token-bucket' };
+    try {
+      // Over maxmemory with noeviction, every write is refused with an OOM reply: Redis is up, the call fails.
+      await server.command('CONFIG', 'SET', 'maxmemory-policy', 'noeviction', 'maxmemory', '1');
+      const refused = [];
+      for (let i = 0; i < 3; i++) refused.push(await booted.service.consume('ip:10.8.8.8', { limits }));
+      expect(refused.map((d) => [d.allowed, d.mode])).toEqual([
+        [true, 'local'],
+        [true, 'local'],
+        [false, 'local'],
+      ]);
+      expect(booted.service.getMode()).toBe('redis');
+      expect(booted.service.stats()).toMatchObject({ switches: { toLocal: 0 }, localDecisions: 3 });
+      expect(booted.logger.of('RateLimit')).toEqual([
+        expect.stringMatching(/^warn: .*refused a rate-limit call \(ReplyError: OOM .*decided in memory/),
+      ]);
+      await server.command('CONFIG', 'SET', 'maxmemory', '0');
+      const counted = await booted.service.consume('ip:10.8.8.8', { limits });
+      expect(counted).toMatchObject({ allowed: true, mode: 'redis' });
+      expect(booted.logger.of('RateLimit')).toHaveLength(1);
+    } finally {
+      await booted.module.close();
+      await server.stop();
+    }
+  });
+});

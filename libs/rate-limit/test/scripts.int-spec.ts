@@ -3,8 +3,12 @@
 // exact log model.
 import fc from 'fast-check';
 import { Redis } from 'ioredis';
-import { consumeSlidingWindowScript, consumeTokenBucketScript } from '@redwing/rate-limit';
+import { RedisScriptError } from '@redwing/redis';
+import { RateLimitScriptError } from '@redwing/rate-limit';
 import { RedisServer, stopAll } from '../../../test/harness';
+import { RedisLimitStore } from '../src/redis-limit-store';
+import { consumeSlidingWindowScript } from '../src/scripts/consume-sliding-window.script';
+import { consumeTokenBucketScript } from '../src/scripts/consume-token-bucket.script';
 import { SlidingLogModel, slidingWindowRuns } from './sliding-log.model';
 
 type Reply = [number, number, number, number];
@@ -20,12 +24,13 @@ beforeAll(async () => {
   server = await RedisServer.start();
   redis = new Redis({ host: server.host, port: server.port, lazyConnect: true });
   await redis.connect();
-  for (const s of [consumeSlidingWindowScript, consumeTokenBucketScript]) {
-    redis.defineCommand(s.name, { numberOfKeys: s.numberOfKeys, lua: s.lua });
-  }
-  const commands = redis as unknown as Record<string, Script>;
-  sw = (...args) => commands[consumeSlidingWindowScript.name](...args);
-  tb = (...args) => commands[consumeTokenBucketScript.name](...args);
+  // Plain EVAL, so a failure code comes back as the raw reply (defineScripts would throw on it).
+  const script =
+    (s: typeof consumeSlidingWindowScript): Script =>
+    (...args) =>
+      redis.eval(s.lua, s.numberOfKeys, ...args) as Promise<Reply>;
+  sw = script(consumeSlidingWindowScript);
+  tb = script(consumeTokenBucketScript);
 });
 
 afterAll(async () => {
@@ -140,17 +145,21 @@ describe('consume-sliding-window', () => {
           // The log's PEXPIRE runs on Redis's real clock while this test drives a simulated one, so each
           // step reads the TTL the script set (it must equal `reset`) and then removes it in the same MULTI.
           const cost = step.op === 'peek' ? 0 : step.cost;
-          const [[, got], [, ttl]] = (await (
-            redis.multi() as unknown as Record<
-              string,
-              (...a: unknown[]) => {
-                pttl(k: string): {
-                  persist(k: string): { exec(): Promise<Array<[Error | null, unknown]>> };
-                };
-              }
-            >
-          )
-            [consumeSlidingWindowScript.name](k[0], k[1], step.op, points, duration, cost, 0, `n${++n}`, now)
+          const [[, got], [, ttl]] = (await redis
+            .multi()
+            .eval(
+              consumeSlidingWindowScript.lua,
+              consumeSlidingWindowScript.numberOfKeys,
+              k[0],
+              k[1],
+              step.op,
+              points,
+              duration,
+              cost,
+              0,
+              `n${++n}`,
+              now,
+            )
             .pttl(k[0])
             .persist(k[0])
             .exec()) as [[null, Reply], [null, number]];
@@ -232,5 +241,20 @@ describe('consume-token-bucket', () => {
     const blocked = await call(k, 'consume', 1, 65_536, 1, 70_000, 100_000);
     expect(blocked[0]).toBe(0);
     expect(blocked[2]).toBeGreaterThan(99_000);
+  });
+});
+
+describe('RedisLimitStore', () => {
+  it("turns a failure code into RateLimitScriptError (caused by the kit's RedisScriptError) for both scripts", async () => {
+    const store = new RedisLimitStore(redis);
+    for (const algorithm of ['sliding-window', 'token-bucket'] as const) {
+      const k = keys();
+      // points 0 is refused by the script's argument check: {-1, 2}
+      const limit = { algorithm, points: 0, duration: 1_000, blockDuration: 0, keyBase: k[0] };
+      const err: unknown = await store.apply(limit, k[0], 'consume', 1).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(RateLimitScriptError);
+      expect(err).toMatchObject({ code: -1, cause: expect.any(RedisScriptError) });
+      expect(await redis.exists(k[0], k[1])).toBe(0);
+    }
   });
 });

@@ -88,10 +88,11 @@ export class OptionChecker {
   /** An integer within `range`. */
   int(value: unknown, field: string, range: NumberRange): number | undefined {
     if (value === undefined) return undefined;
-    if (typeof value !== 'number' || !Number.isInteger(value)) {
+    // Out of range says "an integer from … to …" too: the whole rule in one message.
+    if (typeof value !== 'number' || !Number.isInteger(value) || !(value >= range.min && value <= range.max)) {
       throw this.fail(field, `must be an integer${rangeText(range)}; got ${describeValue(value)}`);
     }
-    return this.inRange(value, field, range);
+    return value;
   }
 
   /** A finite number within `range`. */

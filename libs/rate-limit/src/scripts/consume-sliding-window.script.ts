@@ -1,4 +1,5 @@
-import { limiterPreamble } from './limiter-preamble';
+import { luaScript } from '@redwing/redis';
+import { LIMITER_CODES, limiterPreamble, type LimiterReply } from './limiter-preamble';
 
 /**
  * consume-sliding-window: one round trip of the exact sliding-window (log) limiter.
@@ -21,9 +22,10 @@ import { limiterPreamble } from './limiter-preamble';
  *   remaining   points left in the window
  *   retryAfter  ms until `cost` (1 for peek) fits again; 0 when allowed; the block time while blocked
  *   reset       ms until every counted point has left the window (or the block ends)
- * Returns {-1, n} when ARGV[n] is invalid (a bug in the caller; mapped to an Error in TS).
+ * Returns {-1, n} when ARGV[n] is invalid (a bug in the caller): `defineScripts` throws RedisScriptError,
+ * which the store rethrows as RateLimitScriptError.
  */
-export const consumeSlidingWindowScript = {
+export const consumeSlidingWindowScript = luaScript<LimiterReply>({
   name: 'redwingRateLimitSlidingWindow',
   numberOfKeys: 2,
   lua: `${limiterPreamble(
@@ -93,4 +95,5 @@ elseif op ~= 'peek' then
 end
 return {allowed, math.max(0, points - count), retry, reset}
 `,
-} as const;
+  codes: LIMITER_CODES,
+});

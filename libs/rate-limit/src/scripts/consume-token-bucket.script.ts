@@ -1,4 +1,5 @@
-import { limiterPreamble } from './limiter-preamble';
+import { luaScript } from '@redwing/redis';
+import { LIMITER_CODES, limiterPreamble, type LimiterReply } from './limiter-preamble';
 
 /**
  * consume-token-bucket: one round trip of the token-bucket limiter.
@@ -20,9 +21,10 @@ import { limiterPreamble } from './limiter-preamble';
  *   remaining   whole tokens left
  *   retryAfter  ms until `cost` (1 for peek) tokens are there; 0 when allowed; the block time while blocked
  *   reset       ms until the bucket is full again (or the block ends)
- * Returns {-1, n} when ARGV[n] is invalid (a bug in the caller; mapped to an Error in TS).
+ * Returns {-1, n} when ARGV[n] is invalid (a bug in the caller): `defineScripts` throws RedisScriptError,
+ * which the store rethrows as RateLimitScriptError.
  */
-export const consumeTokenBucketScript = {
+export const consumeTokenBucketScript = luaScript<LimiterReply>({
   name: 'redwingRateLimitTokenBucket',
   numberOfKeys: 2,
   lua: `${limiterPreamble(6)}
@@ -72,4 +74,5 @@ if op ~= 'peek' then
 end
 return {allowed, math.max(0, math.floor(tokens + EPS)), retry, reset}
 `,
-} as const;
+  codes: LIMITER_CODES,
+});

@@ -1,4 +1,15 @@
 /**
+ * What both limiter scripts answer: `[allowed (1 | 0), remaining, retryAfter ms, reset ms]`. A negative first
+ * element is a failure code (see {@link LIMITER_CODES}); `defineScripts` throws on it, so a caller never sees it.
+ */
+export type LimiterReply = [allowed: 0 | 1, remaining: number, retryAfter: number, reset: number];
+
+/** The failure codes of both limiter scripts (`{-1, n}`: ARGV[n] is invalid). */
+export const LIMITER_CODES = {
+  [-1]: 'an argument is invalid (the reply {-1, n} names ARGV[n])',
+} as const;
+
+/**
  * The part both limiter scripts share: argument checks and the clock, then the block check.
  *
  * ARGV[1..5] are op, points, duration, cost and blockDuration (see each script); `extra` is Lua that reads
