@@ -35,6 +35,24 @@ export interface GatewayEnv {
   UPSTREAM_DELAY_MS: number;
   /** Requests per minute one client may make to `GET /boards`. @default 120 */
   RATE_LIMIT_BOARDS: number;
+  /** Reverse proxies in front of the gateway that append to `X-Forwarded-For` (0–32). @default 0 */
+  RATE_LIMIT_TRUST_PROXY_HOPS?: number;
+  /** Gateway instances sharing Redis; the in-memory limit is points / instances. @default 1 */
+  RATE_LIMIT_INSTANCES?: number;
+  /** Prefix length IPv6 clients are grouped by (1–128). @default 56 */
+  RATE_LIMIT_IPV6_PREFIX?: number;
+  /** Shadow mode for every rate limit (count and report, never refuse). @default false */
+  RATE_LIMIT_SHADOW?: boolean;
+  /** Also send `X-RateLimit-*` headers. @default false */
+  RATE_LIMIT_LEGACY_HEADERS?: boolean;
+  /** Default cache TTL, ms. @default 60_000 */
+  CACHE_TTL?: number;
+  /** TTL of `GET /boards/:id` and the list, ms. @default 30_000 */
+  CACHE_BOARDS_TTL?: number;
+  /** How long a board may be served stale while one request refreshes it (also stale-if-error), ms. @default 30_000 */
+  CACHE_BOARDS_STALE_WHILE_REVALIDATE?: number;
+  /** Cache entries kept in process per profile. @default 10_000 */
+  CACHE_L1_MAX_ENTRIES?: number;
   /** Least severe level that is logged. @default log */
   LOG_LEVEL: GatewayLogLevel;
   REDIS_CONNECT_TIMEOUT?: number;
@@ -50,6 +68,27 @@ export interface GatewayEnv {
 
 const redisUrl = () => Joi.string().uri({ scheme: ['redis', 'rediss'] });
 const millis = (min: number, max: number) => Joi.number().integer().min(min).max(max);
+/** An integer variable whose every failure says the whole rule: `"NAME" must be an integer from … to … (what)`. */
+const integerVar = (min: number, max: number, what: string) => {
+  const rule = `{{#label}} must be an integer from ${min} to ${max} (${what})`;
+  return Joi.number().integer().min(min).max(max).messages({
+    'number.base': rule,
+    'number.integer': rule,
+    'number.min': rule,
+    'number.max': rule,
+    'number.unsafe': rule,
+    'number.infinity': rule,
+  });
+};
+/** A true/false variable (also 1/0, yes/no, in any case). */
+const booleanVar = () =>
+  Joi.boolean()
+    .truthy('1', 'yes')
+    .falsy('0', 'no')
+    .messages({ 'boolean.base': '{{#label}} must be true or false' });
+/** The cache variables name themselves without quotes in their messages, as they always have. */
+const cacheVar = (min: number, max: number, what: string) =>
+  integerVar(min, max, what).prefs({ errors: { wrap: { label: false } } });
 
 /**
  * Joi schema of the gateway's environment, used by `ConfigModule.forRoot({ validationSchema })`.
@@ -68,6 +107,24 @@ export const gatewayEnvSchema = Joi.object<GatewayEnv>({
   REDIS_DURABLE_URL: redisUrl(),
   UPSTREAM_DELAY_MS: millis(0, 60_000).default(200),
   RATE_LIMIT_BOARDS: Joi.number().integer().min(1).default(120),
+  // Unset variables stay unset (the features apply the defaults documented on GatewayEnv).
+  RATE_LIMIT_TRUST_PROXY_HOPS: integerVar(0, 32, 'proxies that append to X-Forwarded-For').messages({
+    'number.base':
+      '{{#label}} must be the number of reverse proxies in front of the gateway (0 = none); ' +
+      '"trust every proxy" is refused because any client could then pick its own address with X-Forwarded-For',
+  }),
+  RATE_LIMIT_INSTANCES: integerVar(1, 10_000, 'gateway instances sharing Redis'),
+  RATE_LIMIT_IPV6_PREFIX: integerVar(1, 128, 'prefix length IPv6 clients are grouped by'),
+  RATE_LIMIT_SHADOW: booleanVar(),
+  RATE_LIMIT_LEGACY_HEADERS: booleanVar(),
+  CACHE_TTL: cacheVar(1, 86_400_000, 'default cache TTL, ms'),
+  CACHE_BOARDS_TTL: cacheVar(1, 86_400_000, 'TTL of GET /boards/:id and the list, ms'),
+  CACHE_BOARDS_STALE_WHILE_REVALIDATE: cacheVar(
+    0,
+    86_400_000,
+    'how long a board may be served stale while one request refreshes it, ms',
+  ),
+  CACHE_L1_MAX_ENTRIES: cacheVar(1, 10_000_000, 'entries kept in process per profile'),
   LOG_LEVEL: Joi.string()
     .valid(...LOG_LEVELS)
     .default('log'),

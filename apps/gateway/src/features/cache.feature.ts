@@ -3,72 +3,25 @@ import { ConfigService } from '@nestjs/config';
 import { CacheModule, type CacheModuleOptions } from '@redwing/cache';
 import { BoardsModule } from '../boards/boards.module';
 import { CacheStatsModule } from '../cache-stats/cache-stats.module';
-
-/** Cache settings the gateway reads from the environment (all optional, in ms unless noted). */
-export const CACHE_ENV = {
-  CACHE_TTL: { default: 60_000, min: 1, max: 86_400_000, what: 'default cache TTL, ms' },
-  CACHE_BOARDS_TTL: {
-    default: 30_000,
-    min: 1,
-    max: 86_400_000,
-    what: 'TTL of GET /boards/:id and the list, ms',
-  },
-  CACHE_BOARDS_STALE_WHILE_REVALIDATE: {
-    default: 30_000,
-    min: 0,
-    max: 86_400_000,
-    what: 'how long a board may be served stale while one request refreshes it, ms',
-  },
-  CACHE_L1_MAX_ENTRIES: {
-    default: 10_000,
-    min: 1,
-    max: 10_000_000,
-    what: 'entries kept in process per profile',
-  },
-} as const;
-
-type CacheEnvName = keyof typeof CACHE_ENV;
+import type { GatewayEnv } from '../config/gateway-env.schema';
 
 /**
- * Reads and validates the `CACHE_*` variables.
- * @throws Error naming every invalid variable and its allowed range
+ * The gateway's cache: a default profile and `kanban` (boards), with cross-instance single-flight. Sizes come
+ * from `CACHE_*` (validated by the gateway's Joi schema, which reports every bad variable by name at
+ * start-up); the defaults below are the documented ones.
  */
-export function cacheEnv(read: (name: string) => string | undefined): Record<CacheEnvName, number> {
-  const out = {} as Record<CacheEnvName, number>;
-  const problems: string[] = [];
-  for (const [name, spec] of Object.entries(CACHE_ENV) as Array<
-    [CacheEnvName, (typeof CACHE_ENV)[CacheEnvName]]
-  >) {
-    const raw = read(name);
-    if (raw === undefined || raw === '') {
-      out[name] = spec.default;
-      continue;
-    }
-    const n = Number(raw);
-    if (!/^\d+$/.test(raw.trim()) || n < spec.min || n > spec.max) {
-      problems.push(
-        `${name} must be an integer from ${spec.min} to ${spec.max} (${spec.what}); got "${raw.slice(0, 20)}"`,
-      );
-    } else out[name] = n;
-  }
-  if (problems.length) {
-    throw new Error(`Invalid gateway cache configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
-  }
-  return out;
-}
-
-/** The gateway's cache: a default profile and `kanban` (boards), with cross-instance single-flight. */
-export function cacheOptionsFrom(config: ConfigService): CacheModuleOptions {
-  const env = cacheEnv((name) => config.get<string>(name));
-  const l1 = { maxEntries: env.CACHE_L1_MAX_ENTRIES };
+export function cacheOptionsFrom(config: ConfigService<GatewayEnv, true>): CacheModuleOptions {
+  const env = <K extends keyof GatewayEnv>(name: K): GatewayEnv[K] => config.get(name, { infer: true });
+  const boardsStale = env('CACHE_BOARDS_STALE_WHILE_REVALIDATE') ?? 30_000;
+  const l1 = { maxEntries: env('CACHE_L1_MAX_ENTRIES') ?? 10_000 };
   return {
-    ttl: env.CACHE_TTL,
+    ttl: env('CACHE_TTL') ?? 60_000,
     l1,
     profiles: {
       kanban: {
-        ttl: env.CACHE_BOARDS_TTL,
-        staleWhileRevalidate: env.CACHE_BOARDS_STALE_WHILE_REVALIDATE,
-        staleIfError: env.CACHE_BOARDS_STALE_WHILE_REVALIDATE,
+        ttl: env('CACHE_BOARDS_TTL') ?? 30_000,
+        staleWhileRevalidate: boardsStale,
+        staleIfError: boardsStale,
         lock: true,
         l1,
       },
