@@ -1,7 +1,9 @@
 import { Injectable, Logger, type OnModuleInit } from '@nestjs/common';
 import { DiscoveryService, MetadataScanner, Reflector } from '@nestjs/core';
 import { argumentsKey } from './cache-keys';
+import { ROUTE_KEY_PREFIX } from './http-cache';
 import { CacheEvict, CachePut, Cacheable } from './cache.decorators';
+import { resolveRouteKeyOptions } from './cache.config';
 import { CacheConfigError } from './cache.errors';
 import type { CacheArgsFn, CacheableOptions, CacheEvictOptions, CachePutOptions } from './cache.interfaces';
 import { CacheService } from './cache.service';
@@ -35,6 +37,7 @@ export class CacheMethodExplorer implements OnModuleInit {
       for (const name of this.scanner.getAllMethodNames(proto)) {
         const fn = (proto as Record<string, AnyFn>)[name];
         this.checkProfiles(wrapper.name, name, [fn, wrapper.metatype as AnyFn]);
+        this.checkRouteKeys(wrapper.name, name, [fn, wrapper.metatype as AnyFn]);
       }
     }
     for (const wrapper of this.discovery.getProviders()) {
@@ -86,6 +89,14 @@ export class CacheMethodExplorer implements OnModuleInit {
     }
   }
 
+  /** Invalid `query` / `vary` on a route fail at start-up, not on the first request. */
+  private checkRouteKeys(cls: string, method: string, targets: AnyFn[]): void {
+    const cacheable = this.reflector.getAllAndOverride(Cacheable, targets);
+    const put = this.reflector.getAllAndOverride(CachePut, targets);
+    if (cacheable) resolveRouteKeyOptions(`@Cacheable(${cls}.${method})`, cacheable);
+    if (put) resolveRouteKeyOptions(`@CachePut(${cls}.${method})`, put);
+  }
+
   private wrap(
     target: { cls: string; method: string; original: AnyFn },
     meta: { cacheable?: CacheableOptions; evict?: CacheEvictOptions; put?: CachePutOptions },
@@ -93,12 +104,26 @@ export class CacheMethodExplorer implements OnModuleInit {
     const { cls, method, original } = target;
     const { cacheable, evict, put } = meta;
     const cache = this.cache;
-    const keyOf = (custom: string | CacheArgsFn<string> | undefined, args: unknown[]) =>
-      custom === undefined
-        ? `${cls}.${method}:${argumentsKey(args)}`
-        : typeof custom === 'function'
-          ? custom(...args)
-          : custom;
+    const logger = this.logger;
+    let warned = false;
+    /** The key, or undefined for one in the route family (`~http:`), which a method never reads or writes. */
+    const keyOf = (custom: string | CacheArgsFn<string> | undefined, args: unknown[]) => {
+      const key =
+        custom === undefined
+          ? `${cls}.${method}:${argumentsKey(args)}`
+          : typeof custom === 'function'
+            ? custom(...args)
+            : custom;
+      if (typeof key !== 'string' || !key.startsWith(ROUTE_KEY_PREFIX)) return key;
+      if (!warned) {
+        warned = true;
+        logger.warn(
+          `${cls}.${method}: its cache key starts with "${ROUTE_KEY_PREFIX}", which is reserved for route entries; ` +
+            `the call is not cached. Prefix the key (e.g. \`user:\${id}\`).`,
+        );
+      }
+      return undefined;
+    };
     const tagsOf = (tags: CacheableOptions['tags'], args: unknown[]) =>
       tags === undefined ? undefined : [...(typeof tags === 'function' ? tags(...args) : tags)];
     const listOf = (v: CacheEvictOptions['keys'], args: unknown[]) =>
@@ -106,9 +131,13 @@ export class CacheMethodExplorer implements OnModuleInit {
 
     return async function (this: unknown, ...args: unknown[]): Promise<unknown> {
       let result: unknown;
-      if (cacheable && (!cacheable.condition || cacheable.condition(...args))) {
+      const key =
+        cacheable && (!cacheable.condition || cacheable.condition(...args))
+          ? keyOf(cacheable.key, args)
+          : undefined;
+      if (cacheable && key !== undefined) {
         const unless = cacheable.unless;
-        result = await cache.getOrSet(keyOf(cacheable.key, args), () => original.apply(this, args), {
+        result = await cache.getOrSet(key, () => original.apply(this, args), {
           profile: cacheable.profile,
           ttl: cacheable.ttl,
           tags: tagsOf(cacheable.tags, args),
@@ -120,8 +149,9 @@ export class CacheMethodExplorer implements OnModuleInit {
       } else {
         result = await original.apply(this, args);
       }
-      if (put && !put.unless?.(result, ...args)) {
-        await cache.set(keyOf(put.key, args), result, {
+      const putKey = put && !put.unless?.(result, ...args) ? keyOf(put.key, args) : undefined;
+      if (put && putKey !== undefined) {
+        await cache.set(putKey, result, {
           profile: put.profile,
           ttl: put.ttl,
           tags: tagsOf(put.tags, args),

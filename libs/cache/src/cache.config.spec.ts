@@ -1,5 +1,5 @@
 import fc from 'fast-check';
-import { resolveCacheConfig } from './cache.config';
+import { resolveCacheConfig, resolveRouteKeyOptions } from './cache.config';
 import { CacheConfigError } from './cache.errors';
 import type { CacheModuleOptions } from './cache.interfaces';
 
@@ -65,9 +65,35 @@ describe('resolveCacheConfig', () => {
     [{ earlyRefresh: { beta: 0 } }, /earlyRefresh\.beta must be a number above 0/],
     [{ client: 'no spaces' }, /client must name a @redwing\/redis client/],
     [{ http: { userKey: 'id' } } as unknown as CacheModuleOptions, /http\.userKey must be a function/],
+    [
+      { http: { credentialHeaders: ['bad header'] } },
+      /http\.credentialHeaders\[0\] must be an HTTP header name/,
+    ],
+    [
+      { http: { credentialHeaders: 'cookie' } } as unknown as CacheModuleOptions,
+      /http\.credentialHeaders must be an array/,
+    ],
   ])('rejects %j naming the field', (options, message) => {
     expect(() => resolveCacheConfig(options)).toThrow(CacheConfigError);
     expect(() => resolveCacheConfig(options)).toThrow(message);
+  });
+
+  it('treats Authorization and Cookie as credentials by default; route query lists are sorted, vary lower-cased', () => {
+    expect(resolveCacheConfig({}).http.credentialHeaders).toEqual(['authorization', 'cookie']);
+    expect(
+      resolveCacheConfig({ http: { credentialHeaders: ['Authorization'] } }).http.credentialHeaders,
+    ).toEqual(['authorization']);
+    expect(
+      resolveRouteKeyOptions('@Cacheable(A.b)', { query: ['sort', 'page', 'sort'], vary: ['X-Tenant'] }),
+    ).toEqual({
+      query: ['page', 'sort'],
+      vary: ['x-tenant'],
+    });
+    expect(resolveRouteKeyOptions('@Cacheable(A.b)', {})).toEqual({ query: undefined, vary: undefined });
+    expect(() => resolveRouteKeyOptions('@Cacheable(A.b)', { query: 'page' })).toThrow(
+      /@Cacheable\(A\.b\)\.query must be an array/,
+    );
+    expect(() => resolveRouteKeyOptions('@Cacheable(A.b)', { vary: ['a b'] })).toThrow(CacheConfigError);
   });
 
   it('never throws anything but CacheConfigError for arbitrary input (fast-check)', () => {

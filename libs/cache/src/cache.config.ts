@@ -15,10 +15,22 @@ export interface ResolvedProfile {
   lock: { ttl: number; wait: number } | null;
 }
 
-/** How `CacheInterceptor` identifies users, resolved. */
+/** How `CacheInterceptor` identifies users and recognises credentials, resolved. */
 export interface ResolvedHttpConfig {
   userKey: ((request: any) => string | number | undefined | null) | undefined;
+  /** Lower-case names of the request headers that carry credentials. */
+  credentialHeaders: readonly string[];
 }
+
+/** The key options of one `@Cacheable` / `@CachePut` route, resolved. */
+export interface ResolvedRouteKeyOptions {
+  /** Query allow-list, or undefined for the whole query. */
+  query: readonly string[] | undefined;
+  /** Lower-case header names the entry varies on, or undefined. */
+  vary: readonly string[] | undefined;
+}
+
+const HEADER_NAME = /^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,64}$/;
 
 /** The module options with every default applied, validated. */
 export interface ResolvedCacheConfig {
@@ -93,10 +105,37 @@ export function resolveCacheConfig(options: CacheModuleOptions = {}): ResolvedCa
  */
 export function resolveHttpConfig(value: unknown): ResolvedHttpConfig {
   const http = check.optionalObject(value, 'http') ?? {};
-  check.keys(http, ['userKey'], 'http.', SEE);
+  check.keys(http, ['userKey', 'credentialHeaders'], 'http.', SEE);
   return {
     userKey: check.fn(http.userKey, 'http.userKey', 'a function (request) => string | undefined'),
+    credentialHeaders: headerNames(http.credentialHeaders, 'http.credentialHeaders') ?? [
+      ...CACHE_DEFAULTS.credentialHeaders,
+    ],
   };
+}
+
+/**
+ * The `query` and `vary` options of a route decorator, validated (`field` names the route).
+ * @throws CacheConfigError naming the field
+ */
+export function resolveRouteKeyOptions(
+  field: string,
+  options: { query?: unknown; vary?: unknown },
+): ResolvedRouteKeyOptions {
+  const query = check.array(options.query, `${field}.query`, (v, f) =>
+    required(check.string(v, f, { nonEmpty: true }), f),
+  );
+  return {
+    query: query && [...new Set(query)].sort(),
+    vary: headerNames(options.vary, `${field}.vary`),
+  };
+}
+
+function headerNames(value: unknown, field: string): string[] | undefined {
+  const names = check.array(value, field, (v, f) =>
+    required(check.string(v, f, { pattern: HEADER_NAME, hint: 'an HTTP header name' }), f).toLowerCase(),
+  );
+  return names && [...new Set(names)];
 }
 
 function resolveCompression(value: unknown): ResolvedCacheConfig['compression'] {
@@ -190,4 +229,9 @@ function resolveL1(field: string, value: unknown): ResolvedProfile['l1'] {
  */
 export function duration(field: string, value: unknown, fallback: number, min: number): number {
   return check.duration(value, field, { min, max: MAX_DURATION }) ?? fallback;
+}
+
+function required(value: string | undefined, field: string): string {
+  if (value === undefined) throw check.fail(field, 'must be a string; got undefined');
+  return value;
 }

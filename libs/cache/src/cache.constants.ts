@@ -28,6 +28,8 @@ export const CACHE_DEFAULTS = {
   maxValueSize: 1024 * 1024,
   maxDeferredInvalidations: 10_000,
   httpMethods: ['GET'],
+  /** Request headers that make a request credentialed (RFC 9111 §3.5); see `http.credentialHeaders`. */
+  credentialHeaders: ['authorization', 'cookie'],
 } as const;
 
 /** Upper bound of any duration option (ms): one year. */

@@ -14,12 +14,14 @@ import type { CachedResponse } from './cache-serializer';
 import { CacheEvict, CachePut, Cacheable } from './cache.decorators';
 import type { CacheArgsFn, CacheableOptions, CacheEvictOptions, CachePutOptions } from './cache.interfaces';
 import { CacheService } from './cache.service';
+import { resolveRouteKeyOptions, type ResolvedRouteKeyOptions } from './cache.config';
 import {
   computeEtag,
+  credentialsOf,
   etagMatches,
   requestDirectives,
   responseForbidsStore,
-  routeKey,
+  routeEntryKey,
   userIdentity,
 } from './http-cache';
 
@@ -27,15 +29,29 @@ import {
 interface RoutePlan {
   cacheable?: {
     options: CacheableOptions;
+    keys: ResolvedRouteKeyOptions;
     profile: string | undefined;
     methods: ReadonlySet<string>;
     declaredStatus?: number;
   };
-  put?: { options: CachePutOptions; profile: string | undefined; declaredStatus?: number };
+  put?: {
+    options: CachePutOptions;
+    keys: ResolvedRouteKeyOptions;
+    profile: string | undefined;
+    declaredStatus?: number;
+  };
   evict?: CacheEvictOptions;
 }
 
 type CacheablePlan = NonNullable<RoutePlan['cacheable']>;
+
+/** Who a route entry is for: a user, the values of the varied headers, and whether it is shared. */
+interface EntryScope {
+  user: string | undefined;
+  vary: Array<readonly [string, string | undefined]> | undefined;
+  /** Shared between users (a response's `Cache-Control: private` forbids storing it). */
+  shared: boolean;
+}
 
 /** One request through the interceptor. */
 interface Exchange {
@@ -120,14 +136,21 @@ export class CacheInterceptor implements NestInterceptor {
     const declaredStatus = Reflect.getMetadata(HTTP_CODE_METADATA, handler) as number | undefined;
     if (cacheable) this.cache.assertProfile(cacheable.profile);
     if (put) this.cache.assertProfile(put.profile);
+    const route = `${(cls as { name?: string }).name}.${(handler as { name?: string }).name}`;
     return {
       cacheable: cacheable && {
         options: cacheable,
+        keys: resolveRouteKeyOptions(`@Cacheable(${route})`, cacheable),
         profile: cacheable.profile,
         methods: new Set((cacheable.methods ?? ['GET']).map((m) => m.toUpperCase())),
         declaredStatus,
       },
-      put: put && { options: put, profile: put.profile, declaredStatus },
+      put: put && {
+        options: put,
+        keys: resolveRouteKeyOptions(`@CachePut(${route})`, put),
+        profile: put.profile,
+        declaredStatus,
+      },
       evict,
     };
   }
@@ -136,12 +159,9 @@ export class CacheInterceptor implements NestInterceptor {
     const o = c.options;
     const { req, res, next } = x;
     if (o.condition && !o.condition(req, x.ctx)) return next.handle();
-    const user = o.scope === 'global' ? undefined : userIdentity(req, this.cache.http.userKey);
-    if (user === null) {
-      this.warnUnidentifiedUser();
-      return next.handle();
-    }
-    const key = this.keyFor(o.key, x, { method: req.method, user });
+    const scope = this.scopeOf(o, c.keys, req);
+    if (scope === undefined) return next.handle();
+    const key = this.keyFor(o.key, x, { method: req.method, keys: c.keys, scope });
     const directives = requestDirectives(req.headers['cache-control']);
     if (directives.noStore) {
       res.header('X-Cache', 'MISS');
@@ -152,7 +172,7 @@ export class CacheInterceptor implements NestInterceptor {
       const hit = this.cache.peek<CachedResponse>(key, { profile: c.profile });
       if (hit !== undefined) return this.send(x, hit, 'HIT');
     }
-    return this.load(c, x, { key, shared: user === undefined, revalidate: directives.noCache });
+    return this.load(c, x, { key, shared: scope.shared, revalidate: directives.noCache });
   }
 
   private async load(
@@ -207,18 +227,15 @@ export class CacheInterceptor implements NestInterceptor {
     const { req, ctx } = x;
     return x.next.handle().pipe(
       mergeMap(async (body: unknown) => {
-        const user = o.scope === 'global' ? undefined : userIdentity(req, this.cache.http.userKey);
-        if (user === null) {
-          this.warnUnidentifiedUser();
-          return body;
-        }
+        const scope = this.scopeOf(o, c.keys, req);
+        if (scope === undefined) return body;
         const r = this.toCached(body, x, {
           expectedStatus: routeStatus(c.declaredStatus, req.method),
-          shared: user === undefined,
+          shared: scope.shared,
           unless: o.unless ? (b) => o.unless!(b, req, ctx) : undefined,
         });
         if (!isUncacheable(r)) {
-          const key = this.keyFor(o.key, x, { method: 'GET', user });
+          const key = this.keyFor(o.key, x, { method: 'GET', keys: c.keys, scope });
           await this.cache
             .storeResponse(key, r, {
               profile: c.profile,
@@ -303,13 +320,40 @@ export class CacheInterceptor implements NestInterceptor {
   private keyFor(
     custom: string | CacheArgsFn<string> | undefined,
     x: Exchange,
-    scope: { method: string; user: string | undefined },
+    entry: { method: string; keys: ResolvedRouteKeyOptions; scope: EntryScope },
   ): string {
     const { req } = x;
-    const { method, user } = scope;
-    if (custom === undefined) return routeKey(method, req.originalUrl ?? req.url, user);
-    const base = typeof custom === 'function' ? custom(req, x.ctx) : custom;
-    return user === undefined ? base : `${base}#u:${user}`;
+    return routeEntryKey({
+      method: entry.method,
+      url: req.originalUrl ?? req.url,
+      query: entry.keys.query,
+      custom: custom === undefined ? undefined : typeof custom === 'function' ? custom(req, x.ctx) : custom,
+      user: entry.scope.user,
+      vary: entry.scope.vary,
+    });
+  }
+
+  /**
+   * Who the entry of this request is for, or undefined when the request must bypass the cache: a user
+   * without an id (sharing could leak), or credentials (`http.credentialHeaders`) without an identified
+   * user that the route did not opt in to (`scope: 'global'`, or the header listed in `vary`).
+   */
+  private scopeOf(
+    o: { scope?: 'user' | 'global' },
+    keys: ResolvedRouteKeyOptions,
+    req: HttpRequest,
+  ): EntryScope | undefined {
+    const vary = keys.vary?.map((name) => [name, headerText(req.headers[name])] as const);
+    if (o.scope === 'global') return { user: undefined, vary, shared: true };
+    const user = userIdentity(req, this.cache.http.userKey);
+    if (user === null) {
+      this.warnUnidentifiedUser();
+      return undefined;
+    }
+    if (user !== undefined) return { user, vary, shared: false };
+    const credentials = credentialsOf(req.headers, this.cache.http.credentialHeaders);
+    if (credentials.some((name) => !keys.vary?.includes(name))) return undefined;
+    return { user: undefined, vary, shared: credentials.length === 0 };
   }
 
   private warnUnidentifiedUser(): void {
@@ -340,6 +384,10 @@ function list(
 /** The status Nest gives a route's responses: its @HttpCode, else 201 for POST and 200 for the rest. */
 function routeStatus(declared: number | undefined, method: string): number {
   return declared ?? (method === 'POST' ? 201 : 200);
+}
+
+function headerText(value: string | string[] | undefined): string | undefined {
+  return Array.isArray(value) ? value.join(', ') : value;
 }
 
 function isUncacheable(v: unknown): v is Uncacheable {

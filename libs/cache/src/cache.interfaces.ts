@@ -84,6 +84,14 @@ export interface CacheHttpOptions {
    * user. @default `request.user.id ?? .sub ?? .userId` (a present user without one is never cached)
    */
   userKey?: (request: any) => string | number | undefined | null;
+  /**
+   * Request headers that carry credentials (case-insensitive). A request with one of them and no
+   * identified user is neither served from nor stored in a shared route entry unless the route opts in
+   * with `scope: 'global'` or lists the header in `vary` (RFC 9111 §3.5). Drop `'cookie'` when your
+   * anonymous traffic carries cookies that do not change responses (analytics, consent).
+   * @default ['authorization', 'cookie']
+   */
+  credentialHeaders?: readonly string[];
 }
 
 /** Which cache (profile) a call works on. */
@@ -172,8 +180,10 @@ export interface CacheableOptions {
   /** Do not cache a result for which this returns true: `(result, ...args)`. */
   unless?: (result: any, ...args: any[]) => boolean;
   /**
-   * Routes only. `'user'` keys the entry by the authenticated user; `'global'` shares it between users.
-   * @default 'user' when `request.user` is present, else one shared entry
+   * Routes only. `'user'` keys the entry by the authenticated user; `'global'` shares it between users and
+   * also between credentialed requests (the route's response must not depend on who asks).
+   * @default 'user' when `request.user` is present; else one shared entry, except for a request carrying
+   * credentials (`http.credentialHeaders`), which bypasses the cache
    */
   scope?: 'user' | 'global';
   /** @default the profile's `staleWhileRevalidate` */
@@ -184,6 +194,18 @@ export interface CacheableOptions {
   lock?: boolean | CacheLockOptions;
   /** Routes only: HTTP methods that are cached. @default ['GET'] */
   methods?: readonly string[];
+  /**
+   * Routes only: the query parameters that are part of the key (sorted; every other parameter is ignored,
+   * so `?cb=<random>` cannot bust the cache). `[]` = ignore the whole query. Not used with `key`.
+   * @default every parameter (a new value of any parameter is a new entry and an upstream call)
+   */
+  query?: readonly string[];
+  /**
+   * Routes only: request headers whose values are part of the key (each distinct value gets its own
+   * entry, keyed by a SHA-256 digest of the values, never the values themselves). Listing a credential
+   * header (`authorization`, `cookie`) opts the route in to caching credentialed requests per credential.
+   */
+  vary?: readonly string[];
 }
 
 /** Options of `@CacheEvict`; evaluated after the call succeeds. */
@@ -212,6 +234,10 @@ export interface CachePutOptions {
   unless?: (result: any, ...args: any[]) => boolean;
   staleWhileRevalidate?: number;
   staleIfError?: number;
+  /** Routes only: the `query` allow-list of the `@Cacheable` GET route whose entry this refreshes. */
+  query?: readonly string[];
+  /** Routes only: the `vary` headers of the `@Cacheable` GET route whose entry this refreshes. */
+  vary?: readonly string[];
 }
 
 /** Counters of one profile. */

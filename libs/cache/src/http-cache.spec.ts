@@ -1,11 +1,14 @@
+import fc from 'fast-check';
 import {
   computeEtag,
+  credentialsOf,
   etagMatches,
-  normalizeUrl,
   requestDirectives,
   responseForbidsStore,
-  routeKey,
+  routeEntryKey,
+  splitUrl,
   userIdentity,
+  type RouteKeyInput,
 } from './http-cache';
 
 describe('http-cache helpers', () => {
@@ -27,13 +30,122 @@ describe('http-cache helpers', () => {
     expect(responseForbidsStore(undefined, true)).toBe(false);
   });
 
-  it('sorts the query so parameter order does not split entries', () => {
-    expect(normalizeUrl('/boards?b=2&a=1')).toBe('/boards?a=1&b=2');
-    expect(normalizeUrl('/boards?')).toBe('/boards');
-    expect(normalizeUrl('/boards')).toBe('/boards');
-    expect(routeKey('GET', '/b?x=1&a=2', undefined)).toBe('http:GET:/b?a=2&x=1');
-    expect(routeKey('GET', '/b', 'alice')).toBe('http:GET:/b#u:alice');
-    expect(routeKey('GET', '/b', 'x'.repeat(100))).toMatch(/^http:GET:\/b#u:[\w-]{27}$/);
+  it('sorts the query so parameter order does not split entries; an allow-list keeps only its parameters', () => {
+    expect(splitUrl('/boards?b=2&a=1')).toEqual({ path: '/boards', query: 'a=1&b=2' });
+    expect(splitUrl('/boards?')).toEqual({ path: '/boards', query: '' });
+    expect(splitUrl('/boards')).toEqual({ path: '/boards', query: '' });
+    expect(splitUrl('/b?sort=x&cb=1&page=2&page=1', ['page', 'sort'])).toEqual({
+      path: '/b',
+      query: 'page=2&page=1&sort=x',
+    });
+    expect(splitUrl('/b?cb=1', [])).toEqual({ path: '/b', query: '' });
+    const key = (url: string, user?: string) => routeEntryKey({ method: 'GET', url, user });
+    expect(key('/b?x=1&a=2')).toBe(key('/b?a=2&x=1'));
+    expect(key('/b?x=1&a=2')).toBe('~http:r3:GET2:/b7:a=2&x=1g');
+    expect(key('/b', 'alice')).toBe('~http:r3:GET2:/b0:u5:alice');
+    expect(key('/b', 'x'.repeat(100))).toMatch(/^~http:r3:GET2:\/b0:U43:[\w-]{43}$/);
+    expect(routeEntryKey({ method: 'GET', url: '/b?cb=1', query: [] })).toBe(
+      key('/b?cb=2'.replace(/\?.*/, '')),
+    );
+  });
+
+  it('no path, query or custom key spells a per-user key (the three exploits of issue 13)', () => {
+    const alice = routeEntryKey({ method: 'GET', url: '/r', user: 'alice' });
+    const bob = routeEntryKey({ method: 'GET', url: '/r', user: 'bob' });
+    // GET /r#u:alice and GET /r#u:bob sent raw, anonymously
+    expect(routeEntryKey({ method: 'GET', url: '/r#u:alice' })).not.toBe(alice);
+    expect(routeEntryKey({ method: 'GET', url: '/r#u:bob' })).not.toBe(bob);
+    // @Cacheable({ key: (req) => `search:${req.query.q}` }) with ?q=boards%23u:alice
+    const custom = routeEntryKey({ method: 'GET', url: '/s', custom: 'search:boards', user: 'alice' });
+    expect(routeEntryKey({ method: 'GET', url: '/s', custom: 'search:boards#u:alice' })).not.toBe(custom);
+    expect(routeEntryKey({ method: 'GET', url: '/s', custom: custom.slice('~http:k'.length) })).not.toBe(
+      custom,
+    );
+  });
+
+  it('two requests that differ in user or scope never share a key (fast-check)', () => {
+    const HOSTILE = [
+      '#',
+      'u',
+      'U',
+      ':',
+      'g',
+      'k',
+      'r',
+      'v',
+      '~',
+      '1',
+      '5',
+      '0',
+      '/',
+      '?',
+      '&',
+      '=',
+      '%',
+      'a',
+    ];
+    const text = fc.oneof(
+      fc.string({ unit: fc.constantFrom(...HOSTILE), maxLength: 12 }),
+      fc.string({ unit: 'grapheme', maxLength: 12 }),
+      fc.string({ unit: fc.constantFrom('x', 'y'), minLength: 60, maxLength: 70 }),
+    );
+    const request = fc.record(
+      {
+        method: fc.constantFrom('GET', 'POST'),
+        url: fc
+          .tuple(text, fc.option(text, { nil: undefined }))
+          .map(([p, q]) => `/${p}${q === undefined ? '' : `?${q}`}`),
+        query: fc.option(fc.array(text, { maxLength: 3 }), { nil: undefined }),
+        custom: fc.option(text, { nil: undefined }),
+        user: fc.option(text, { nil: undefined }),
+        vary: fc.option(
+          fc.array(
+            fc.tuple(fc.constantFrom('cookie', 'authorization', 'x-a'), fc.option(text, { nil: undefined })),
+            { maxLength: 2 },
+          ),
+          { nil: undefined },
+        ),
+      },
+      { requiredKeys: ['method', 'url'] },
+    );
+    /** b built from a's key: its key text (or the old `#u:` form) in b's path, query or custom key. */
+    const forged = request.chain((a) =>
+      fc
+        .tuple(fc.constant(a), fc.nat({ max: 40 }), fc.constantFrom('url', 'custom', 'query'))
+        .map(([, cut, where]) => {
+          const k = routeEntryKey(a);
+          const piece = k.slice(Math.min(cut, k.length));
+          const old = `${a.custom ?? a.url}#u:${a.user ?? ''}`;
+          const b: RouteKeyInput = { method: a.method, url: a.url, query: a.query };
+          if (where === 'custom') b.custom = piece;
+          else if (where === 'url') b.url = `/${piece}${old}`;
+          else b.url = `${a.url}?q=${old}&p=${piece}`;
+          return [a, b] as const;
+        }),
+    );
+    const scope = (r: RouteKeyInput) =>
+      JSON.stringify([r.user ?? null, r.vary?.length ? r.vary.map(([n, v]) => [n, v ?? null]) : null]);
+    let differing = 0;
+    fc.assert(
+      fc.property(fc.oneof(fc.tuple(request, request), forged), ([a, b]) => {
+        if (scope(a) === scope(b)) return;
+        differing++;
+        expect(routeEntryKey(a)).not.toBe(routeEntryKey(b));
+      }),
+      { numRuns: 5_000, seed: 1313 },
+    );
+    expect(differing).toBeGreaterThan(2_500);
+  });
+
+  it('finds the credential headers a request carries', () => {
+    const names = ['authorization', 'cookie'];
+    expect(credentialsOf({ cookie: 'sid=1', accept: '*/*' }, names)).toEqual(['cookie']);
+    expect(credentialsOf({ authorization: 'Bearer x', cookie: 'a=b' }, names)).toEqual([
+      'authorization',
+      'cookie',
+    ]);
+    expect(credentialsOf({ cookie: '' }, names)).toEqual([]);
+    expect(credentialsOf({}, names)).toEqual([]);
   });
 
   it('identifies users by id, sub or userId, tells "no user" from "a user without an id"', () => {

@@ -35,16 +35,6 @@ export function responseForbidsStore(header: unknown, shared: boolean): boolean 
   );
 }
 
-/** `path?query` with the query parameters sorted, so `?b=2&a=1` and `?a=1&b=2` share one entry. */
-export function normalizeUrl(url: string): string {
-  const q = url.indexOf('?');
-  if (q < 0) return url;
-  const params = new URLSearchParams(url.slice(q + 1));
-  params.sort();
-  const query = params.toString();
-  return query ? `${url.slice(0, q)}?${query}` : url.slice(0, q);
-}
-
 /**
  * The identity per-user entries are keyed by: `undefined` when the request has no user, `null` when it has
  * one that cannot be told apart from others (then nothing is cached — sharing it could leak).
@@ -69,10 +59,78 @@ export function userIdentity(
   return null;
 }
 
-/** The key of a route entry: method, normalized URL, and the user when per-user. */
-export function routeKey(method: string, url: string, user: string | undefined): string {
-  const base = `http:${method}:${normalizeUrl(url)}`;
-  return user === undefined ? base : `${base}#u:${user.length > 64 ? hash(user) : user}`;
+/** First characters of every route entry's key; `CacheMethodExplorer` never caches a method key that starts with `~`. */
+export const ROUTE_KEY_PREFIX = '~http:';
+
+/** What a route entry's key is made of. */
+export interface RouteKeyInput {
+  /** Request method (`GET`; `@CachePut` stores under `GET`). */
+  method: string;
+  /** The request URL as received (`path?query`). */
+  url: string;
+  /** Query allow-list: only these parameters (sorted) are part of the key; `undefined` = every parameter. */
+  query?: readonly string[];
+  /** The route's own key (`@Cacheable({ key })`); replaces method, path and query. */
+  custom?: string;
+  /** The user of a per-user entry. */
+  user?: string;
+  /** Values of the request headers the route varies on (`@Cacheable({ vary })`), by lower-case name. */
+  vary?: ReadonlyArray<readonly [string, string | undefined]>;
+}
+
+/**
+ * The key of a route entry. Every request-controlled part (path, query, custom key, user, varied header
+ * values) is length-prefixed (`<length>:<text>`) behind a one-letter field tag, so the key decodes back into
+ * exactly one set of parts: no path, query, custom key or user id can spell another user's or another
+ * scope's key (a `#u:alice` in a URL is just part of the path). Route keys start with
+ * {@link ROUTE_KEY_PREFIX}, a family no method key uses.
+ */
+export function routeEntryKey(input: RouteKeyInput): string {
+  let key = ROUTE_KEY_PREFIX;
+  if (input.custom !== undefined) {
+    key += 'k' + field(input.custom);
+  } else {
+    const { path, query } = splitUrl(input.url, input.query);
+    key += 'r' + field(input.method) + field(path) + field(query);
+  }
+  if (input.user !== undefined) {
+    key += input.user.length > 64 ? 'U' + field(digest(input.user)) : 'u' + field(input.user);
+  }
+  const vary = input.vary !== undefined && input.vary.length > 0 ? input.vary : undefined;
+  if (vary !== undefined) {
+    key += 'v' + field(digest(JSON.stringify(vary.map(([name, value]) => [name, value ?? null]))));
+  }
+  return input.user === undefined && vary === undefined ? key + 'g' : key;
+}
+
+/** The path and the normalized query (parameters sorted; with an allow-list, only those parameters). */
+export function splitUrl(url: string, allow?: readonly string[]): { path: string; query: string } {
+  const q = url.indexOf('?');
+  if (q < 0) return { path: url, query: '' };
+  const path = url.slice(0, q);
+  if (allow !== undefined && allow.length === 0) return { path, query: '' };
+  const params = new URLSearchParams(url.slice(q + 1));
+  if (allow !== undefined)
+    for (const name of [...new Set(params.keys())]) if (!allow.includes(name)) params.delete(name);
+  params.sort();
+  return { path, query: params.toString() };
+}
+
+/** The credential headers a request carries, of `names` (lower-case). */
+export function credentialsOf(
+  headers: Record<string, string | string[] | undefined>,
+  names: readonly string[],
+): string[] {
+  return names.filter((name) => headers[name] !== undefined && headers[name] !== '');
+}
+
+/** One self-delimiting field: `<length>:<text>`. */
+function field(text: string): string {
+  return `${text.length}:${text}`;
+}
+
+function digest(text: string): string {
+  return createHash('sha256').update(text).digest('base64url');
 }
 
 /** A strong ETag of a body: 16 bytes of its SHA-1. */
@@ -91,8 +149,4 @@ export function etagMatches(ifNoneMatch: string | string[] | undefined, etag: st
 
 function stripWeak(tag: string): string {
   return tag.startsWith('W/') ? tag.slice(2) : tag;
-}
-
-function hash(text: string): string {
-  return createHash('sha1').update(text).digest('base64url');
 }
