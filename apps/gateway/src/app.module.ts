@@ -3,6 +3,7 @@ import { ConfigModule, ConfigService } from '@nestjs/config';
 import { RedisClientModule, type RedisClientModuleOptions } from '@redwing/redis';
 import { gatewayEnvSchema, type GatewayEnv } from './config/gateway-env.schema';
 import { cacheFeature } from './features/cache.feature';
+import { liveFeature } from './features/live.feature';
 import { metricsFeature } from './features/metrics.feature';
 import { rateLimitFeature } from './features/rate-limit.feature';
 import { HealthModule } from './health/health.module';
@@ -52,6 +53,7 @@ export class AppModule {
         ...metricsFeature,
         ...cacheFeature,
         ...rateLimitFeature,
+        ...liveFeature,
       ],
     };
   }

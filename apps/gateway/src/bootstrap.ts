@@ -4,6 +4,8 @@ import { ExpressAdapter } from '@nestjs/platform-express';
 import { FastifyAdapter } from '@nestjs/platform-fastify';
 import { AppModule } from './app.module';
 import { loadGatewayEnv, logLevelsFrom, type HttpAdapterName } from './config/gateway-env.schema';
+import { LiveIoAdapter, parseOrigins } from './live/live-io.adapter';
+import { LiveGateway } from './live/live.gateway';
 
 /** Options of {@link createApp}. */
 export interface CreateAppOptions {
@@ -33,9 +35,18 @@ export async function createApp(options: CreateAppOptions = {}): Promise<INestAp
   const adapterName = options.adapter ?? env.HTTP_ADAPTER;
   const adapter = adapterName === 'express' ? new ExpressAdapter() : new FastifyAdapter();
   const module = await AppModule.forRoot();
-  return NestFactory.create<INestApplication>(module, adapter, {
+  const app = await NestFactory.create<INestApplication>(module, adapter, {
     logger: options.logger ?? logLevelsFrom(env.LOG_LEVEL),
     // Throw instead of process.abort(): main.ts prints the reason and exits with code 1.
     abortOnError: false,
   });
+  // socket.io for the /live endpoint, on the same HTTP server, with its origin allowlist and payload limit.
+  app.useWebSocketAdapter(
+    new LiveIoAdapter(app, {
+      allowedOrigins: parseOrigins(env.LIVE_ALLOWED_ORIGINS),
+      maxPayload: env.LIVE_MAX_PAYLOAD,
+      onRefused: (reason) => app.get(LiveGateway, { strict: false }).metrics.drop(reason),
+    }),
+  );
+  return app;
 }

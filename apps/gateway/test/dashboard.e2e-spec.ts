@@ -10,7 +10,15 @@ import { chromium, type Browser, type Page } from 'playwright-core';
 import { MetricsService, SeriesService } from '@redwing/metrics';
 import { RedisClientManager } from '@redwing/redis';
 import { RedisServer, stopAll } from '../../../test/harness';
-import { gatewayEnv, NO_TELEMETRY, serveGateway } from './support';
+import {
+  gatewayEnv,
+  NO_TELEMETRY,
+  postJson,
+  serveGateway,
+  startTwoGateways,
+  stopTwoGateways,
+  type TwoGateways,
+} from './support';
 
 const CHROMIUM = '/usr/bin/chromium';
 const ARTIFACTS = resolve(__dirname, '../../../test-artifacts');
@@ -28,6 +36,17 @@ function bump(metrics: MetricsService, name: string, labels: Record<string, stri
 }
 
 const text = (page: Page, selector: string) => page.locator(selector).innerText();
+
+const CHROMIUM_ARGS = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-background-networking',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-component-update',
+  '--disable-sync',
+];
 
 (HAVE_CHROMIUM ? describe : describe.skip)(
   HAVE_CHROMIUM
@@ -142,5 +161,54 @@ const text = (page: Page, selector: string) => page.locator(selector).innerText(
       });
       await page.close();
     }, 40_000);
+  },
+);
+
+(HAVE_CHROMIUM ? describe : describe.skip)(
+  HAVE_CHROMIUM
+    ? 'dashboard live feed in headless Chromium'
+    : `dashboard live feed SKIPPED: ${CHROMIUM} not found (apt-get install chromium)`,
+  () => {
+    let two: TwoGateways;
+    let browser: Browser;
+
+    beforeAll(async () => {
+      mkdirSync(ARTIFACTS, { recursive: true });
+      two = await startTwoGateways((adapter, url) => serveGateway(adapter, gatewayEnv(url, NO_TELEMETRY)));
+      browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
+    }, 30_000);
+
+    afterAll(async () => {
+      await browser?.close();
+      await stopTwoGateways(two ?? {});
+      await stopAll();
+    });
+
+    it('shows a card added over HTTP on instance B within 1 s on the page connected to instance A', async () => {
+      const page = await browser.newPage({ viewport: { width: 1200, height: 900 } });
+      const problems: string[] = [];
+      page.on('pageerror', (err) => problems.push(`pageerror: ${err.message}`));
+      page.on('console', (msg) => {
+        if (msg.type() === 'error') problems.push(`console: ${msg.text()}`);
+      });
+      expect((await page.goto(`${two.a.base}/?board=3`))?.status()).toBe(200);
+      await page.waitForFunction(() => document.getElementById('live-status')?.textContent === 'live', null, {
+        timeout: 10_000,
+      });
+      expect(await page.locator('#live-channel').textContent()).toBe('board:3');
+
+      const posted = Date.now();
+      expect((await postJson(two.b.base, '/boards/3/cards', { title: 'from B' })).status).toBe(201);
+      await page.waitForFunction(
+        () => document.getElementById('live-feed')?.textContent?.includes('card.created: from B'),
+        null,
+        { timeout: 1_000 },
+      );
+      expect(Date.now() - posted).toBeLessThanOrEqual(1_000);
+      expect(await page.locator('#live-feed li').count()).toBe(1);
+      expect(problems).toEqual([]);
+      await page.screenshot({ path: join(ARTIFACTS, 'dashboard-live.png'), fullPage: true });
+      await page.close();
+    }, 30_000);
   },
 );

@@ -28,7 +28,7 @@ export class PubSubMetrics {
       metrics.counter({ name, help, labelNames });
     const sync = () => this.sync();
     metrics.gauge({
-      name: 'redwing_pubsub_subscriber_up',
+      name: 'redwing_pubsub_subscriber_state',
       help: '1 while the subscriber connection is subscribed, 0 while degraded',
       collect() {
         sync();
@@ -36,7 +36,7 @@ export class PubSubMetrics {
       },
     });
     metrics.gauge({
-      name: 'redwing_pubsub_offline_buffered_events',
+      name: 'redwing_pubsub_offline_buffered_current',
       help: 'Resumable events waiting for Redis to come back',
       collect() {
         this.set(buffered());

@@ -1,5 +1,6 @@
-import { Body, Controller, Get, Param, Post, Query } from '@nestjs/common';
+import { Body, Controller, Get, Logger, Optional, Param, Post, Query } from '@nestjs/common';
 import { CacheEvict, Cacheable } from '@redwing/cache';
+import { PubSubService } from '@redwing/pubsub';
 import { boardsRateLimit } from '../features/rate-limit.feature';
 import { BoardIdPipe, CreateCardPipe, pageOf, type CreateCardBody } from './board.pipes';
 import { BoardsService, type Board, type BoardSummary, type Card } from './boards.service';
@@ -13,7 +14,12 @@ const boardTags = (req: { params: { id: string } }) => [`board:${req.params.id}`
  */
 @Controller('boards')
 export class BoardsController {
-  constructor(private readonly boards: BoardsService) {}
+  private readonly logger = new Logger('BoardsController');
+
+  constructor(
+    private readonly boards: BoardsService,
+    @Optional() private readonly pubsub?: PubSubService,
+  ) {}
 
   /**
    * Board summaries, `?offset=0&limit=50`. Cached in the service (`BoardsService.list`); limited per client
@@ -39,13 +45,27 @@ export class BoardsController {
     return this.boards.board(id);
   }
 
-  /** Adds a card: `{ "title": string }` (1–200 characters); evicts the board and the list everywhere. */
+  /**
+   * Adds a card: `{ "title": string }` (1–200 characters); evicts the board and the list everywhere, and
+   * publishes `card.created` on `board:<id>` (resumable: live sockets on every instance get it).
+   */
   @Post(':id/cards')
   @CacheEvict({ tags: (req: { params: { id: string } }) => [...boardTags(req), 'boards'] })
   async addCard(
     @Param('id', BoardIdPipe) id: number,
     @Body(CreateCardPipe) body: CreateCardBody,
   ): Promise<{ boardId: number; card: Card }> {
-    return { boardId: id, card: await this.boards.addCard(id, body.title) };
+    const card = await this.boards.addCard(id, body.title);
+    await this.publishCardCreated(id, card);
+    return { boardId: id, card };
+  }
+
+  /** Never fails the request: while Redis is down the event waits in the pub/sub offline buffer. */
+  private async publishCardCreated(boardId: number, card: Card): Promise<void> {
+    try {
+      await this.pubsub?.publishEvent(`board:${boardId}`, { type: 'card.created', data: { boardId, card } });
+    } catch (err) {
+      this.logger.warn(`card.created for board ${boardId} was not published: ${(err as Error)?.name}`);
+    }
   }
 }

@@ -53,6 +53,20 @@ export interface GatewayEnv {
   CACHE_BOARDS_STALE_WHILE_REVALIDATE?: number;
   /** Cache entries kept in process per profile. @default 10_000 */
   CACHE_L1_MAX_ENTRIES?: number;
+  /**
+   * Origins allowed to open the live WebSocket (`/live`), comma-separated (`https://app.example.com,…`).
+   * Unset: the gateway's own `http://127.0.0.1:<port>` and `http://localhost:<port>`. A request without an
+   * `Origin` header (a non-browser client) is always allowed.
+   */
+  LIVE_ALLOWED_ORIGINS?: string;
+  /** Largest WebSocket message a client may send, bytes; a bigger one closes the socket. @default 16_384 */
+  LIVE_MAX_PAYLOAD: number;
+  /** Messages per second one socket may send (token bucket through RateLimitService). @default 20 */
+  LIVE_MESSAGE_RATE: number;
+  /** Bytes queued for one socket before it is disconnected as a slow consumer. @default 1_048_576 */
+  LIVE_SEND_BUFFER: number;
+  /** Channels one socket may subscribe to at once. @default 50 */
+  LIVE_MAX_CHANNELS: number;
   /** Least severe level that is logged. @default log */
   LOG_LEVEL: GatewayLogLevel;
   REDIS_CONNECT_TIMEOUT?: number;
@@ -125,6 +139,23 @@ export const gatewayEnvSchema = Joi.object<GatewayEnv>({
     'how long a board may be served stale while one request refreshes it, ms',
   ),
   CACHE_L1_MAX_ENTRIES: cacheVar(1, 10_000_000, 'entries kept in process per profile'),
+  LIVE_ALLOWED_ORIGINS: Joi.string()
+    .pattern(/^\s*https?:\/\/[^\s,/]+(\s*,\s*https?:\/\/[^\s,/]+)*\s*$/)
+    .allow('')
+    .messages({
+      'string.pattern.base':
+        '{{#label}} must be a comma-separated list of origins like https://app.example.com (scheme, host, optional port; no path)',
+    }),
+  LIVE_MAX_PAYLOAD: integerVar(256, 1_048_576, 'largest WebSocket message a client may send, bytes').default(
+    16_384,
+  ),
+  LIVE_MESSAGE_RATE: integerVar(1, 10_000, 'messages per second one socket may send').default(20),
+  LIVE_SEND_BUFFER: integerVar(
+    16_384,
+    67_108_864,
+    'bytes queued for one socket before it is dropped',
+  ).default(1_048_576),
+  LIVE_MAX_CHANNELS: integerVar(1, 1_000, 'channels one socket may subscribe to').default(50),
   LOG_LEVEL: Joi.string()
     .valid(...LOG_LEVELS)
     .default('log'),

@@ -231,3 +231,52 @@
 
   void loop();
 })();
+
+// Live event feed: one board's events over the /live WebSocket (socket.io, served by the gateway at
+// /socket.io/socket.io.min.js), newest first. After a reconnect it subscribes again with the last event id it
+// saw, so nothing is missed; `resync-required` (the gap is older than retention) is shown as a notice.
+(() => {
+  const MAX_ITEMS = 50;
+  const feed = document.getElementById('live-feed');
+  const status = document.getElementById('live-status');
+  if (!feed || !status) return;
+  const setStatus = (value, label) => {
+    status.dataset.status = value;
+    status.textContent = label;
+  };
+  const io = globalThis.io;
+  if (typeof io !== 'function') {
+    setStatus('unavailable', 'no socket.io client');
+    return;
+  }
+  const requested = Number(new globalThis.URLSearchParams(globalThis.location.search).get('board'));
+  const channel = `board:${Number.isInteger(requested) && requested >= 1 && requested <= 1000 ? requested : 1}`;
+  document.getElementById('live-channel').textContent = channel;
+  let lastEventId;
+
+  function add(text, kind) {
+    const item = document.createElement('li');
+    item.dataset.kind = kind;
+    item.textContent = `${new Date().toLocaleTimeString()} ${text}`;
+    feed.prepend(item);
+    while (feed.children.length > MAX_ITEMS) feed.lastElementChild.remove();
+  }
+
+  const socket = io('/live', { transports: ['websocket'] });
+  socket.on('connect', () => {
+    socket.emit('subscribe', { channel, ...(lastEventId ? { lastEventId } : {}) }, (reply) => {
+      if (reply && reply.ok) setStatus('ok', 'live');
+      else setStatus('unavailable', `refused: ${reply && reply.error}`);
+    });
+  });
+  socket.on('disconnect', () => setStatus('degraded', 'reconnecting'));
+  socket.on('connect_error', () => setStatus('unavailable', 'offline'));
+  socket.on('degraded', () => setStatus('degraded', 'degraded'));
+  socket.on('recovered', () => setStatus('ok', 'live'));
+  socket.on('resync-required', (notice) => add(`resync required (${notice.reason})`, 'resync'));
+  socket.on('event', (event) => {
+    lastEventId = event.id;
+    const card = event.data && event.data.card;
+    add(card ? `${event.type}: ${card.title}` : event.type, 'event');
+  });
+})();
