@@ -6,6 +6,7 @@ import { cacheFeature } from './features/cache.feature';
 import { liveFeature } from './features/live.feature';
 import { metricsFeature } from './features/metrics.feature';
 import { rateLimitFeature } from './features/rate-limit.feature';
+import { sessionFeature } from './features/session.feature';
 import { HealthModule } from './health/health.module';
 
 /**
@@ -53,6 +54,7 @@ export class AppModule {
         ...metricsFeature,
         ...cacheFeature,
         ...rateLimitFeature,
+        ...sessionFeature,
         ...liveFeature,
       ],
     };

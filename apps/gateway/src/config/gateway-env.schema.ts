@@ -67,6 +67,24 @@ export interface GatewayEnv {
   LIVE_SEND_BUFFER: number;
   /** Channels one socket may subscribe to at once. @default 50 */
   LIVE_MAX_CHANNELS: number;
+  /**
+   * Session key ring, newest first, comma-separated (each 32+ bytes; `openssl rand -base64 32`). Unset: a
+   * well-known development key, or a random key per process when `NODE_ENV=production` (docs/session.md).
+   */
+  SESSION_KEYS?: string;
+  /** A session unused this long expires, ms. @default 1_800_000 */
+  SESSION_IDLE_TIMEOUT?: number;
+  /** A session expires this long after login however active, ms. @default 43_200_000 */
+  SESSION_ABSOLUTE_TIMEOUT?: number;
+  /** Rolling refresh: the idle expiry is extended at most once per this interval, ms. @default 60_000 */
+  SESSION_TOUCH_INTERVAL?: number;
+  /** `true`, `false` or `auto` (Secure except on plain-HTTP loopback). @default auto */
+  SESSION_COOKIE_SECURE?: string;
+  /**
+   * Demo users, `name:password` pairs, comma-separated, kept as scrypt hashes. Unset: `alice:demo,bob:demo`
+   * outside production, nobody when `NODE_ENV=production`.
+   */
+  AUTH_DEMO_USERS?: string;
   /** Least severe level that is logged. @default log */
   LOG_LEVEL: GatewayLogLevel;
   REDIS_CONNECT_TIMEOUT?: number;
@@ -156,6 +174,13 @@ export const gatewayEnvSchema = Joi.object<GatewayEnv>({
     'bytes queued for one socket before it is dropped',
   ).default(1_048_576),
   LIVE_MAX_CHANNELS: integerVar(1, 1_000, 'channels one socket may subscribe to').default(50),
+  // Checked (without echoing a value) by @redwing/session and apps/gateway/src/auth/auth.config.ts.
+  SESSION_KEYS: Joi.string().allow(''),
+  SESSION_IDLE_TIMEOUT: integerVar(100, 34_560_000_000, 'session idle timeout, ms'),
+  SESSION_ABSOLUTE_TIMEOUT: integerVar(100, 34_560_000_000, 'session absolute timeout, ms'),
+  SESSION_TOUCH_INTERVAL: integerVar(0, 34_560_000_000, 'session rolling refresh interval, ms'),
+  SESSION_COOKIE_SECURE: Joi.string().valid('true', 'false', 'auto'),
+  AUTH_DEMO_USERS: Joi.string().allow(''),
   LOG_LEVEL: Joi.string()
     .valid(...LOG_LEVELS)
     .default('log'),
