@@ -22,6 +22,14 @@ export interface EnvOption {
   /** Dotted option path it sets, e.g. `ttl` or `retry.count`. */
   field: string;
   kind: 'int' | 'number' | 'bool' | 'string' | 'list';
+  /** For `int`/`number`: the allowed range, checked and named in the message (the value is not echoed). */
+  range?: NumberRange;
+  /**
+   * A parser for what the kinds do not cover (URLs, `host:port` lists, file paths): it gets the trimmed
+   * text and the raw text, and throws the lib's config error (from `OptionChecker.fail`) naming the variable.
+   * Its return value replaces the parsed `kind`.
+   */
+  parse?: (text: string, raw: string) => unknown;
   /** For the README table. */
   description?: string;
   /** For the README table. */
@@ -89,7 +97,11 @@ export class OptionChecker {
   int(value: unknown, field: string, range: NumberRange): number | undefined {
     if (value === undefined) return undefined;
     // Out of range says "an integer from … to …" too: the whole rule in one message.
-    if (typeof value !== 'number' || !Number.isInteger(value) || !(value >= range.min && value <= range.max)) {
+    if (
+      typeof value !== 'number' ||
+      !Number.isInteger(value) ||
+      !(value >= range.min && value <= range.max)
+    ) {
       throw this.fail(field, `must be an integer${rangeText(range)}; got ${describeValue(value)}`);
     }
     return value;
@@ -111,7 +123,8 @@ export class OptionChecker {
 
   bool(value: unknown, field: string): boolean | undefined {
     if (value === undefined) return undefined;
-    if (typeof value !== 'boolean') throw this.fail(field, `must be true or false; got ${describeValue(value)}`);
+    if (typeof value !== 'boolean')
+      throw this.fail(field, `must be true or false; got ${describeValue(value)}`);
     return value;
   }
 
@@ -134,7 +147,8 @@ export class OptionChecker {
   oneOf<T extends string>(value: unknown, field: string, allowed: readonly T[]): T | undefined {
     if (value === undefined) return undefined;
     if (typeof value !== 'string' || !allowed.includes(value as T)) {
-      const shown = typeof value === 'string' ? quoteValue(value) : describeValue(value);
+      // The rejected string is not shown (it may be a secret pasted into the wrong field); a hint is.
+      const shown = typeof value === 'string' ? 'another string' : describeValue(value);
       const hint = typeof value === 'string' ? closestName(value, allowed) : undefined;
       throw this.fail(
         field,
@@ -145,7 +159,11 @@ export class OptionChecker {
   }
 
   /** A function. */
-  fn<F extends (...args: never[]) => unknown>(value: unknown, field: string, shape = 'a function'): F | undefined {
+  fn<F extends (...args: never[]) => unknown>(
+    value: unknown,
+    field: string,
+    shape = 'a function',
+  ): F | undefined {
     if (value === undefined) return undefined;
     if (typeof value !== 'function') throw this.fail(field, `must be ${shape}; got ${describeValue(value)}`);
     return value as F;
@@ -159,16 +177,23 @@ export class OptionChecker {
   }
 
   /**
-   * Options from environment variables: a nested object with each set variable parsed by its `kind` and
-   * placed at its dotted `field`. Unset and empty variables are skipped; a malformed one throws naming
-   * the variable (never echoing its value).
+   * Options from environment variables: a nested object with each set variable parsed by its `kind` (or
+   * its `parse`) and placed at its dotted `field`. Unset and empty variables are skipped; a malformed one
+   * throws naming the variable (never echoing its value). Values are trimmed before parsing.
+   * @example
+   * const fromEnv = check.env(process.env, [{ name: 'LOCK_TTL', field: 'ttl', kind: 'int', range: { min: 10, max: 3_600_000, unit: 'ms' } }]);
+   * const options = layerOptions(DEFAULTS, fromEnv, explicit);
+   * @throws the lib's config error naming the variable
    */
-  env(env: Readonly<Record<string, string | undefined>>, options: readonly EnvOption[]): OptionBag {
+  env(env: Readonly<Record<string, unknown>>, options: readonly EnvOption[]): OptionBag {
     const out: OptionBag = {};
     for (const spec of options) {
       const raw = env[spec.name];
-      if (raw === undefined || raw.trim() === '') continue;
-      setPath(out, spec.field, this.parseEnv(spec, raw.trim()));
+      if (raw === undefined) continue;
+      if (typeof raw !== 'string') throw this.fail(spec.name, `must be a string; got ${describeValue(raw)}`);
+      if (raw.trim() === '') continue;
+      const value = spec.parse ? spec.parse(raw.trim(), raw) : this.parseEnv(spec, raw.trim());
+      setPath(out, spec.field, value);
     }
     return out;
   }
@@ -178,16 +203,22 @@ export class OptionChecker {
       case 'int':
       case 'number': {
         const n = Number(text);
+        const what = `${spec.kind === 'int' ? 'an integer' : 'a number'}${spec.range ? rangeText(spec.range) : ''}`;
         if (!/^[-+]?\d+(\.\d+)?$/.test(text) || (spec.kind === 'int' && !Number.isInteger(n))) {
-          throw this.fail(spec.name, `must be ${spec.kind === 'int' ? 'an integer' : 'a number'}`);
+          throw this.fail(spec.name, `must be ${what}`);
         }
+        if (spec.range && !(n >= spec.range.min && n <= spec.range.max))
+          throw this.fail(spec.name, `must be ${what}`);
         return n;
       }
       case 'bool': {
         const lower = text.toLowerCase();
         if (TRUE_WORDS.includes(lower)) return true;
         if (FALSE_WORDS.includes(lower)) return false;
-        throw this.fail(spec.name, 'must be true or false (also 1/0, yes/no, on/off)');
+        throw this.fail(
+          spec.name,
+          'must be true or false (written true/false, 1/0 or yes/no; on/off also work)',
+        );
       }
       case 'list':
         return text
@@ -211,7 +242,9 @@ export class OptionChecker {
  * Deep-merge option layers, later layers winning key by key (plain objects merge; arrays, functions and
  * class instances are replaced whole). Typical order: defaults, environment, explicit options.
  */
-export function layerOptions<T extends object>(...layers: ReadonlyArray<Partial<T> | OptionBag | undefined>): T {
+export function layerOptions<T extends object>(
+  ...layers: ReadonlyArray<Partial<T> | OptionBag | undefined>
+): T {
   const out: OptionBag = {};
   for (const layer of layers) if (layer) mergeInto(out, layer as OptionBag);
   return out as T;
@@ -236,6 +269,7 @@ export function closestName(name: string, candidates: readonly string[]): string
 /** Describes a rejected value without echoing strings (they may be secrets). */
 export function describeValue(value: unknown): string {
   if (value === null) return 'null';
+  if (value === undefined) return 'undefined';
   if (Array.isArray(value)) return 'an array';
   switch (typeof value) {
     case 'number':

@@ -35,7 +35,11 @@ export interface GaugeMetric {
   inc(value?: number): void;
   dec(labels: MetricLabels, value?: number): void;
   dec(value?: number): void;
-  labels(...values: string[]): { set(value: number): void; inc(value?: number): void; dec(value?: number): void };
+  labels(...values: string[]): {
+    set(value: number): void;
+    inc(value?: number): void;
+    dec(value?: number): void;
+  };
 }
 
 /** A histogram; durations in seconds, sizes in bytes (prom-client's `Histogram`, the part libs use). */
@@ -53,6 +57,8 @@ export interface HistogramMetric {
  */
 export interface MetricsRegistry {
   counter(definition: MetricDefinition): CounterMetric;
-  gauge(definition: MetricDefinition & { collect?: (this: GaugeMetric) => void | Promise<void> }): GaugeMetric;
+  gauge(
+    definition: MetricDefinition & { collect?: (this: GaugeMetric) => void | Promise<void> },
+  ): GaugeMetric;
   histogram(definition: MetricDefinition & { buckets?: number[] }): HistogramMetric;
 }

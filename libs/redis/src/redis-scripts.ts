@@ -53,7 +53,7 @@ export function luaScript<Reply>(script: Omit<LuaScript<Reply>, '__reply'>): Lua
  * const released = await scripts.release([key], [token]); // typed 0 | 1
  * @throws RedisScriptError (from a caller) when the script answers one of its negative `codes`
  */
-export function defineScripts<S extends Record<string, LuaScript<any>>>( // eslint-disable-line @typescript-eslint/no-explicit-any
+export function defineScripts<S extends Record<string, LuaScript<any>>>(
   connection: Redis | Cluster,
   scripts: S,
 ): ScriptCallers<S> {

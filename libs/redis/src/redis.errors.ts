@@ -133,7 +133,11 @@ export function isRedisUnavailable(err: unknown): boolean {
   if (e.fallbackAllowed === true) return true;
   const message = typeof e.message === 'string' ? e.message : '';
   if (e.name === 'ReplyError') return UNAVAILABLE_REPLY.test(message);
-  return CONNECTION_FAILURE.test(message) || e.name === 'MaxRetriesPerRequestError' || e.name === 'ClusterAllFailedError';
+  return (
+    CONNECTION_FAILURE.test(message) ||
+    e.name === 'MaxRetriesPerRequestError' ||
+    e.name === 'ClusterAllFailedError'
+  );
 }
 
 /**
