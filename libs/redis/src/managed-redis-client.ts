@@ -2,13 +2,14 @@ import { Logger } from '@nestjs/common';
 import { performance } from 'node:perf_hooks';
 import { Cluster, Redis, type RedisOptions } from 'ioredis';
 import { Admission, CircuitBreaker, type BreakerTransition } from './circuit-breaker';
+import { CommandHook, type ClientCounters } from './command-hook';
 import { ConnectionPool, type PoolStats } from './connection-pool';
 import { FallbackStore, type FallbackStoreOptions } from './fallback-store';
 import { HealthMonitor, type HealthSnapshot } from './health-monitor';
 import { redactText } from './redact';
 import type { ResolvedRedisClientConfig } from './redis.config';
-import { RedisCommandTimeoutError, RedisUnavailableError } from './redis.errors';
-import type { RedisEvents, CommandOutcome } from './redis-events';
+import { RedisUnavailableError } from './redis.errors';
+import type { RedisEvents } from './redis-events';
 import type {
   BreakerState,
   RedisClientHealth,
@@ -19,83 +20,7 @@ import type {
 /** An ioredis connection of either topology. */
 export type RedisConnection = Redis | Cluster;
 
-/** The fields of an ioredis `Command` the hook touches. */
-interface HookedCommand {
-  name: string;
-  resolve: (value: unknown) => void;
-  reject: (err: Error) => void;
-  promise: Promise<unknown>;
-  [ADMITTED]?: Admission | typeof BYPASS;
-}
-
-type SendCommand = (command: HookedCommand, stream?: unknown, node?: unknown) => unknown;
-
-/** What `track()` keeps for one command between send and settle. */
-interface Tracking {
-  client: ManagedRedisClient;
-  admission: Admission;
-  started: number;
-  span: unknown;
-  resolve: (value: unknown) => void;
-  reject: (err: Error) => void;
-}
-
-interface TrackedCommand extends HookedCommand {
-  [TRACKING]: Tracking;
-}
-
-const TRACKING = Symbol('redwing.tracking');
-
-/**
- * Shared settle functions for standalone connections, which always call `command.resolve()` /
- * `command.reject()` as methods: no closure per command on the hot path. (Cluster detaches `reject` for
- * its redirection logic, so Cluster commands get closures instead; see `track()`.)
- */
-function resolveTracked(this: TrackedCommand, value: unknown): void {
-  const t = this[TRACKING];
-  t.client.settle(this, t, null);
-  t.resolve(value);
-}
-
-function rejectTracked(this: TrackedCommand, err: Error): void {
-  const t = this[TRACKING];
-  t.reject(t.client.settle(this, t, err));
-}
-
-const ADMITTED = Symbol('redwing.admitted');
-const PIPELINE_ADMISSION = Symbol('redwing.pipelineAdmission');
-const BYPASS = -1;
-const MAX_PARKED = 1_000;
-
-interface ParkedCommand {
-  command: HookedCommand;
-  admission: Admission;
-  attempts: number;
-  send: () => unknown;
-  deadline: number;
-  timer: NodeJS.Timeout;
-}
-
-/** Redis error replies that mean "the server cannot serve right now", not "your command is wrong". */
-const UNAVAILABLE_REPLY = /^(LOADING|CLUSTERDOWN|MASTERDOWN|READONLY|TRYAGAIN|BUSY)\b/;
-/** ioredis's refusal when a command cannot be written and the offline queue is off (standalone and Cluster). */
-const NOT_WRITABLE = 'enableOfflineQueue options is false';
-
-export interface ClientCounters {
-  /** Commands admitted and sent (or attempted). */
-  commands: number;
-  /** Commands that failed for an availability reason (timeout, connection, LOADING…). */
-  failures: number;
-  timeouts: number;
-  /** Error replies (WRONGTYPE, NOPERM, …): the command reached Redis and was refused. */
-  replyErrors: number;
-  /** Commands refused before sending: breaker open or connection down. */
-  rejected: number;
-  /** Times a lib reported serving from its fallback. */
-  fallbacks: number;
-  /** Times the command connection was reopened because it stayed open but answered no health check. */
-  stuckReconnects: number;
-}
+export type { ClientCounters } from './command-hook';
 
 /**
  * One named Redis client: the shared command connection (breaker-protected, fail-fast), on-demand
@@ -113,6 +38,11 @@ export class ManagedRedisClient {
    */
   readonly command: RedisConnection;
   readonly breaker: CircuitBreaker;
+
+  /** The shared command connection: the same object as {@link ManagedRedisClient.command}. */
+  get connection(): RedisConnection {
+    return this.command;
+  }
 
   private readonly logger: Logger;
   private readonly monitor: HealthMonitor;
@@ -135,9 +65,9 @@ export class ManagedRedisClient {
   private status: 'up' | 'degraded' = 'degraded';
   private lastConnectionError: string | null = null;
   private subscriberConn?: RedisConnection;
-  private bypassBreaker = false;
   private readonly isCluster: boolean;
-  private readonly parked: ParkedCommand[] = [];
+  /** Admission, tracking and settling of every command on `command` (see command-hook.ts). */
+  private readonly hook: CommandHook;
   private closing = false;
 
   constructor(
@@ -155,7 +85,14 @@ export class ManagedRedisClient {
     );
     this.isCluster = !!config.cluster;
     this.command = this.createConnection();
-    this.instrument(this.command);
+    this.hook = new CommandHook(this.command, {
+      client: config.name,
+      breaker: this.breaker,
+      events,
+      counters: this.counters,
+      commandTimeout: config.commandTimeout,
+      maxRetries: config.maxRetries,
+    });
     this.watchState(this.command);
     this.monitor = new HealthMonitor(
       config.healthCheck,
@@ -284,7 +221,7 @@ export class ManagedRedisClient {
    */
   async withConnection<T>(fn: (conn: RedisConnection) => Promise<T>): Promise<T> {
     if (this.state !== 'ready') throw new RedisUnavailableError(this.name, 'disconnected');
-    if (!this.breaker.wouldAdmit()) throw new RedisUnavailableError(this.name, this.rejectReason());
+    if (!this.breaker.wouldAdmit()) throw new RedisUnavailableError(this.name, this.hook.rejectReason());
     return this.pool.use(fn);
   }
 
@@ -318,10 +255,7 @@ export class ManagedRedisClient {
     if (this.closing) return;
     this.closing = true;
     this.monitor.stop();
-    for (const p of this.parked.splice(0)) {
-      clearTimeout(p.timer);
-      this.refuse(p.command, 'closed');
-    }
+    this.hook.refuseParked('closed');
     await this.pool.close();
     const conns = [this.command, ...this.owned];
     this.owned.clear();
@@ -386,207 +320,12 @@ export class ManagedRedisClient {
     if (this.state !== 'ready') {
       return Promise.reject(new Error(this.lastConnectionError ?? `connection ${this.state}`));
     }
-    this.bypassBreaker = true;
+    this.hook.bypass = true;
     try {
       return this.command.ping();
     } finally {
-      this.bypassBreaker = false;
+      this.hook.bypass = false;
     }
-  }
-
-  /**
-   * Route every command of `conn` through the breaker: refuse at once when the breaker is open or the
-   * connection is down, and record outcome and latency. Commands are never queued or re-sent.
-   */
-  private instrument(conn: RedisConnection): void {
-    const original = conn.sendCommand as unknown as SendCommand;
-    const hooked: SendCommand = (command, stream, node) => {
-      if (this.bypassBreaker || (this.isCluster && command[ADMITTED] !== undefined)) {
-        // Health PINGs skip the breaker; a cluster redirection re-sends an admitted command.
-        if (this.isCluster) command[ADMITTED] ??= BYPASS;
-        return original.call(conn, command, stream, node);
-      }
-      const status = conn.status;
-      if (status === 'connect' || status === 'wait') {
-        // Handshake commands (AUTH, HELLO, SELECT, the ready check) run before 'ready'.
-        command[ADMITTED] = BYPASS;
-        this.wrapUnavailable(command);
-        return original.call(conn, command, stream, node);
-      }
-      const admission = this.admit(command, stream);
-      if (this.isCluster) command[ADMITTED] = admission;
-      if (admission === Admission.Rejected) {
-        this.refuse(command, this.rejectReason());
-        return command.promise;
-      }
-      this.counters.commands++;
-      if (status !== 'ready') {
-        if (this.config.maxRetries > 0 && status !== 'end') {
-          this.park({
-            command,
-            admission,
-            attempts: 0,
-            send: () => original.call(conn, command, stream, node),
-          });
-          return command.promise;
-        }
-        this.breaker.record(admission, true, 0);
-        this.counters.failures++;
-        this.refuse(command, status === 'end' ? 'closed' : 'disconnected');
-        return command.promise;
-      }
-      this.track(command, admission);
-      return original.call(conn, command, stream, node);
-    };
-    conn.sendCommand = hooked as unknown as typeof conn.sendCommand;
-  }
-
-  /**
-   * Hold a command that could not be sent (connection down) until the connection is ready again, within
-   * its `commandTimeout`. On the deadline it is removed before it is rejected, so it can never be sent
-   * late. At most `MAX_PARKED` commands wait; more are refused at once.
-   */
-  private park(entry: Omit<ParkedCommand, 'deadline' | 'timer'>): void {
-    if (this.parked.length >= MAX_PARKED || entry.attempts >= this.config.maxRetries) {
-      this.breaker.record(entry.admission, true, 0);
-      this.counters.failures++;
-      this.refuse(entry.command, 'disconnected');
-      return;
-    }
-    const parked = entry as ParkedCommand;
-    parked.attempts++;
-    parked.deadline ??= Date.now() + this.config.commandTimeout;
-    parked.timer = setTimeout(() => {
-      const i = this.parked.indexOf(parked);
-      if (i >= 0) this.parked.splice(i, 1);
-      this.breaker.record(parked.admission, true, this.config.commandTimeout);
-      this.counters.failures++;
-      this.refuse(parked.command, 'disconnected');
-    }, parked.deadline - Date.now());
-    this.parked.push(parked);
-  }
-
-  /** Send every parked command, in order, with what is left of its timeout. */
-  private flushParked(): void {
-    for (const p of this.parked.splice(0)) {
-      clearTimeout(p.timer);
-      const remaining = p.deadline - Date.now();
-      if (remaining <= 0 || this.command.status !== 'ready') {
-        this.park(p);
-        continue;
-      }
-      (p.command as unknown as { setTimeout(ms: number): void }).setTimeout(remaining);
-      this.track(p.command, p.admission);
-      p.send();
-    }
-  }
-
-  /**
-   * One admission per pipeline: every command of a MULTI/pipeline shares the decision of the first, so a
-   * half-open breaker never lets half a transaction through.
-   */
-  private admit(command: HookedCommand, stream: unknown): Admission {
-    if (stream && typeof stream === 'object') {
-      const s = stream as { [PIPELINE_ADMISSION]?: Admission };
-      const known = s[PIPELINE_ADMISSION];
-      if (known !== undefined) return known === Admission.Probe ? Admission.Allowed : known;
-      const decided = this.breaker.tryAcquire();
-      s[PIPELINE_ADMISSION] = decided;
-      return decided;
-    }
-    return this.breaker.tryAcquire();
-  }
-
-  private refuse(command: HookedCommand, reason: RedisUnavailableError['reason']): void {
-    this.counters.rejected++;
-    if (this.events.commandObserved) {
-      this.events.emit('command', {
-        client: this.name,
-        command: command.name,
-        durationMs: 0,
-        outcome: 'unavailable',
-      });
-    }
-    command.reject(new RedisUnavailableError(this.name, reason, command.name));
-  }
-
-  private rejectReason(): RedisUnavailableError['reason'] {
-    return this.breaker.getState() === 'forced-open' ? 'forced-open' : 'breaker-open';
-  }
-
-  /** Handshake-window commands: map ioredis's "not writable" error to the typed one. */
-  private wrapUnavailable(command: HookedCommand): void {
-    const reject = command.reject;
-    command.reject = (err: Error) =>
-      reject(
-        err.message.includes(NOT_WRITABLE)
-          ? new RedisUnavailableError(this.name, 'disconnected', command.name)
-          : err,
-      );
-  }
-
-  private track(command: HookedCommand, admission: Admission): void {
-    const tracer = this.events.tracer;
-    const t: Tracking = {
-      client: this,
-      admission,
-      started: performance.now(),
-      span: tracer ? tracer.start(this.name, command.name) : undefined,
-      resolve: command.resolve,
-      reject: command.reject,
-    };
-    if (!this.isCluster) {
-      (command as TrackedCommand)[TRACKING] = t;
-      command.resolve = resolveTracked;
-      command.reject = rejectTracked;
-      return;
-    }
-    command.resolve = (value: unknown) => {
-      this.settle(command, t, null);
-      t.resolve(value);
-    };
-    command.reject = (err: Error) => t.reject(this.settle(command, t, err));
-  }
-
-  /**
-   * Record the outcome of a tracked command (breaker, counters, event, tracer) and return the error to
-   * reject with (typed for timeouts and "not writable").
-   * @internal called by the settle functions
-   */
-  settle(command: HookedCommand, t: Tracking, err: Error | null): Error {
-    const now = performance.now();
-    const duration = now - t.started;
-    let outcome: CommandOutcome = 'ok';
-    let mapped = err as Error;
-    if (err) {
-      [mapped, outcome] = this.classify(err, command.name);
-      if (outcome === 'reply-error') this.counters.replyErrors++;
-      else this.counters.failures++;
-    }
-    this.breaker.record(t.admission, outcome !== 'ok' && outcome !== 'reply-error', duration, now);
-    if (this.events.commandObserved) this.emitCommand(command.name, duration, outcome);
-    const tracer = this.events.tracer;
-    if (tracer && t.span !== undefined) tracer.end(t.span, outcome, err ? mapped : undefined);
-    return mapped;
-  }
-
-  private classify(err: Error, command: string): [Error, CommandOutcome] {
-    const message = err?.message ?? '';
-    if (message === 'Command timed out') {
-      this.counters.timeouts++;
-      return [new RedisCommandTimeoutError(this.name, command, this.config.commandTimeout), 'timeout'];
-    }
-    if (message.includes(NOT_WRITABLE)) {
-      return [new RedisUnavailableError(this.name, 'disconnected', command), 'unavailable'];
-    }
-    if (err?.name === 'ReplyError') {
-      return [err, UNAVAILABLE_REPLY.test(message) ? 'error' : 'reply-error'];
-    }
-    return [err, 'error'];
-  }
-
-  private emitCommand(command: string, durationMs: number, outcome: CommandOutcome): void {
-    this.events.emit('command', { client: this.name, command, durationMs, outcome });
   }
 
   private watchState(conn: RedisConnection): void {
@@ -594,10 +333,11 @@ export class ManagedRedisClient {
       this.lastConnectionError = null;
       this.breaker.connectionRestored();
       this.setState('ready');
-      this.flushParked();
+      this.hook.onReady();
       void this.monitor.check();
     });
     conn.on('close', () => {
+      this.hook.onClose();
       if (this.closing) return;
       this.setState('reconnecting');
     });

@@ -1,6 +1,8 @@
 import { ConsoleLogger, Logger } from '@nestjs/common';
 import {
+  isRedisUnavailable,
   RedisCommandTimeoutError,
+  RedisConnectionLostError,
   RedisUnavailableError,
   type ManagedRedisClient,
   type RedisEventMap,
@@ -88,13 +90,15 @@ describe('kill under load', () => {
     expect(results.length).toBeGreaterThan(1_000);
     // No request waits longer than the command timeout + 100 ms.
     expect(Math.max(...results.map((r) => r.ms))).toBeLessThanOrEqual(commandTimeout + 100);
-    // Every failure is one of the typed, fall-back-able errors (or a closed connection mid-flight).
+    // Every failure is one of the typed, fall-back-able errors (a command in flight at the kill: connection lost).
     const failures = results.filter((r) => !r.ok);
     expect(failures.length).toBeGreaterThan(100);
     for (const f of failures) {
       expect(f.error).toEqual(
         expect.objectContaining({
-          name: expect.stringMatching(/RedisUnavailableError|RedisCommandTimeoutError|^Error$/),
+          name: expect.stringMatching(
+            /^(RedisUnavailableError|RedisCommandTimeoutError|RedisConnectionLostError)$/,
+          ),
         }),
       );
     }
@@ -431,6 +435,91 @@ describe('timed-out write not replayed', () => {
 
     await module.close();
     await proxy.stop();
+    await server.stop();
+  });
+});
+
+describe('connection lost with commands in flight', () => {
+  // The commands were written, then the socket closed: their outcome is unknown. They fail at once (not at
+  // their 5 s timeout) with RedisConnectionLostError, count as availability failures, and are never re-sent.
+  const commandTimeout = 5_000;
+
+  it('rejects every in-flight command with RedisConnectionLostError when the connection is reset', async () => {
+    const server = await RedisServer.start();
+    const proxy = await FaultProxy.start(server);
+    const { module, manager } = await bootRedisModule({
+      url: `redis://127.0.0.1:${proxy.port}`,
+      commandTimeout,
+      healthCheck: { interval: 0 },
+      breaker: { minimumVolume: 10, failureRateThreshold: 50 },
+    });
+    const client = manager.get();
+    expect(await client.waitUntilReady(5_000)).toBe(true);
+    const redis = client.command;
+    const before = client.stats().counters;
+    const outcomes: string[] = [];
+    manager.events.on('command', (e) => outcomes.push(e.outcome));
+
+    proxy.setMode('blackhole');
+    proxy.resetCounts();
+    const ops = [
+      () => redis.get('lost:a'),
+      () => redis.set('lost:b', 'v'),
+      () => redis.incr('lost:c'),
+      () => redis.eval("return redis.call('INCR', KEYS[1])", 1, 'lost:d'),
+    ];
+    const inFlight = Array.from({ length: 20 }, (_, i) => timed(ops[i % ops.length]()));
+    const written = () => ['GET', 'SET', 'INCR', 'EVAL'].reduce((sum, c) => sum + proxy.commandCount(c), 0);
+    await waitFor('20 commands written', 2_000, () => written() === 20);
+    const resetAt = performance.now();
+    proxy.setMode('reset');
+    const results = await Promise.all(inFlight);
+    const settledIn = performance.now() - resetAt;
+
+    expect(settledIn).toBeLessThanOrEqual(1_000); // not the 5 s command timeout
+    for (const r of results) {
+      expect(r.ok).toBe(false);
+      expect(r.error).toBeInstanceOf(RedisConnectionLostError);
+      expect(r.error).toMatchObject({ client: 'default', outcomeUnknown: true, fallbackAllowed: true });
+      expect(isRedisUnavailable(r.error)).toBe(true);
+    }
+    expect(results.map((r) => (r.error as RedisConnectionLostError).command).sort()).toEqual(
+      Array.from({ length: 5 }, () => ['eval', 'get', 'incr', 'set'])
+        .flat()
+        .sort(),
+    );
+    const after = client.stats().counters;
+    expect(after.failures - before.failures).toBe(20);
+    expect(after.timeouts - before.timeouts).toBe(0);
+    expect(after.replyErrors - before.replyErrors).toBe(0);
+    expect(outcomes.filter((o) => o === 'error')).toHaveLength(20);
+    expect(client.getBreakerState()).toBe('open'); // counted against the breaker
+
+    proxy.setMode('pass');
+    await sleep(300);
+    expect(written()).toBe(20); // nothing was sent again
+    expect(await server.cli('EXISTS', 'lost:b', 'lost:c', 'lost:d')).toBe('0');
+    await module.close();
+    await proxy.stop();
+    await server.stop();
+  });
+
+  it('rejects commands in flight at a SIGKILL with RedisConnectionLostError long before their timeout', async () => {
+    const server = await RedisServer.start();
+    const { module, manager } = await bootRedisModule({ url: server.url(), commandTimeout });
+    const client = manager.get();
+    expect(await client.waitUntilReady(5_000)).toBe(true);
+    server.pause(); // the GETs are written to a server that does not answer
+    const inFlight = Array.from({ length: 5 }, (_, i) => timed(client.command.get(`k${i}`)));
+    await sleep(100);
+    const killedAt = performance.now();
+    await server.kill('SIGKILL');
+    const results = await Promise.all(inFlight);
+
+    expect(performance.now() - killedAt).toBeLessThanOrEqual(1_000);
+    for (const r of results) expect(r.error).toBeInstanceOf(RedisConnectionLostError);
+    expect(client.stats().counters.timeouts).toBe(0);
+    await module.close();
     await server.stop();
   });
 });
