@@ -6,13 +6,15 @@ import type { CacheableOptions, CacheEvictOptions, CachePutOptions } from './cac
  * Sets metadata only. On a class it applies to every route of the controller; a method's own decorator wins.
  *
  * Routes: GET only unless `methods` says otherwise; successful responses only; keyed by method, path and
- * sorted query, and by the user when `request.user` is present (unless `scope: 'global'`); `X-Cache:
- * HIT|MISS|STALE`, `ETag` with `If-None-Match` → 304, and request/response `Cache-Control: no-store`
- * honoured. Methods must return a Promise; their default key is `Class.method:<arguments>`.
+ * sorted query (only the `query` allow-list when given), and by the user when `request.user` is present
+ * (unless `scope: 'global'`); a request with `Authorization` or `Cookie` and no user bypasses the cache
+ * unless the route opts in (`scope: 'global'`, or `vary`); `X-Cache: HIT|MISS|STALE`, `ETag` with
+ * `If-None-Match` → 304, and request/response `Cache-Control: no-store` honoured. Methods must return a
+ * Promise; their default key is `Class.method:<arguments>`.
  * @example
  * ```ts
  * @Get(':id')
- * @Cacheable({ ttl: 30_000, tags: (req) => [`board:${req.params.id}`], profile: 'kanban' })
+ * @Cacheable({ ttl: 30_000, tags: (req) => [`board:${req.params.id}`], profile: 'kanban', query: [] })
  * get(@Param('id') id: string) { ... }
  *
  * @Cacheable({ key: (id: string) => `user:${id}`, ttl: 60_000 })

@@ -152,12 +152,10 @@ export class CacheService implements OnModuleInit, OnModuleDestroy {
     const tiers = this.tiers;
     const p = options?.profile === undefined ? tiers.defaultRuntime : tiers.runtime(options.profile);
     const now = Date.now();
-    if (p.l1 !== null && tiers.l1Readable()) {
-      const e = p.l1.get(key, now);
-      if (e !== undefined && now < e.freshUntil) {
-        p.counters.l1Hits++;
-        return e.value as T;
-      }
+    const cached = tiers.peek(p, key, now);
+    if (cached !== undefined && now < cached.freshUntil) {
+      p.counters.l1Hits++;
+      return cached.value as T;
     }
     // The hot path of an L2 hit: one GET, no intermediate promises.
     const fullKey = p.prefix + key;
