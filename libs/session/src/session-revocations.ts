@@ -5,6 +5,9 @@ import type { SessionRevokedEvent } from './session.interfaces';
 
 type Listener = (event: SessionRevokedEvent) => void;
 
+/** Longest wait for UNSUBSCRIBE at shutdown, ms. */
+const UNSUBSCRIBE_TIMEOUT = 1_000;
+
 /** Wire format: origin instance, user id, refs or 'all'. Never a session id. */
 interface RevokedMessage {
   o: string;
@@ -75,7 +78,7 @@ export class SessionRevocations {
       let timer: NodeJS.Timeout | undefined;
       await Promise.race([
         sub.unsubscribe(this.channel).catch(() => undefined),
-        new Promise((r) => (timer = setTimeout(r, this.client.config.commandTimeout))),
+        new Promise((r) => (timer = setTimeout(r, UNSUBSCRIBE_TIMEOUT))),
       ]);
       clearTimeout(timer);
     }
