@@ -319,3 +319,33 @@ describe('secrets never reach logs or /metrics', () => {
     }
   });
 });
+
+describe('secrets never reach Sentry events', () => {
+  it('an error under a session route reports no session id, cookie or CSRF token', async () => {
+    const { SentryReceiver } = await import('../../../libs/metrics/test/receivers');
+    const { SessionService } = await import('@redwing/session');
+    const redis = await RedisServer.start();
+    const receiver = await SentryReceiver.start();
+    const gw = await start('fastify', redis.url(), { SENTRY_DSN: receiver.dsn });
+    try {
+      const { cookie, csrf } = await login(gw.base, 'alice', 'wonderland');
+      const spy = jest.spyOn(SessionService.prototype, 'listForUser').mockImplementationOnce(() => {
+        throw new RangeError('listing exploded');
+      });
+      const r = await call(gw.base, `/auth/sessions?probe=1`, { cookie, headers: { 'x-csrf-token': csrf } });
+      expect(r.status).toBe(500);
+      expect(spy).toHaveBeenCalled();
+      const events = await receiver.waitForEvents(1);
+      const text = JSON.stringify(events) + JSON.stringify(receiver.items);
+      expect(text).toContain('listing exploded');
+      const id = cookie.split('=')[1];
+      expect([cookie, id, id.split('.')[1], csrf].filter((s) => text.includes(s))).toEqual([]);
+    } finally {
+      jest.restoreAllMocks();
+      await gw.app.close();
+      delete process.env.SENTRY_DSN;
+      await receiver.close();
+      await redis.stop();
+    }
+  });
+});
