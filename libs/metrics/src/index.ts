@@ -20,5 +20,13 @@ export { resolveMetricsConfig, METRICS_ENV_VARS, DEFAULT_SERIES_COUNTERS } from 
 export { RedisMetrics, REDIS_METRICS, type RedisMemory } from './redis-metrics';
 export { HTTP_METRICS, UNMATCHED_ROUTE } from './http-observer';
 export { redactHeaders, redactQuery, FILTERED } from './redact-request';
-export { METRICS_MODULE_OPTIONS, type MetricsModuleExtras } from './metrics.module-definition';
-export type * from './metrics.interfaces';
+export { type MetricsModuleExtras } from './metrics.module-definition';
+export type {
+  MetricsModuleOptions,
+  HttpMetricsOptions,
+  RedisMetricsOptions,
+  TracingOptions,
+  SentryOptions,
+  SeriesOptions,
+  SeriesCounterSource,
+} from './metrics.interfaces';

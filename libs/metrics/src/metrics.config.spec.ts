@@ -79,6 +79,9 @@ describe('resolveMetricsConfig', () => {
     });
     expect(c.series).toMatchObject({ retention: 3_600_000, flushInterval: 1_000 });
     expect(resolve({ METRICS_SERIES_ENABLED: 'no' }).series).toBeNull();
+    // The kit's boolean words, as every lib reads them: on/off too.
+    expect(resolve({ METRICS_SERIES_ENABLED: 'off' }).series).toBeNull();
+    expect(resolve({ METRICS_SERIES_ENABLED: 'on' }).series).not.toBeNull();
     expect(resolve({ NODE_ENV: 'production', SENTRY_DSN: 'https://k@h/1' }).sentry?.environment).toBe(
       'production',
     );
@@ -102,7 +105,7 @@ describe('resolveMetricsConfig', () => {
     [{ SENTRY_DSN: 'https://key@sentry.example.com/project' }, 'SENTRY_DSN'],
     [{ METRICS_SERIES_RETENTION: '1000' }, 'METRICS_SERIES_RETENTION'],
     [{ METRICS_SERIES_FLUSH_INTERVAL: '5s' }, 'METRICS_SERIES_FLUSH_INTERVAL'],
-    [{ METRICS_SERIES_ENABLED: 'on' }, 'METRICS_SERIES_ENABLED'],
+    [{ METRICS_SERIES_ENABLED: 'sometimes' }, 'METRICS_SERIES_ENABLED'],
   ])('refuses %j naming the variable', (env, field) => {
     const err = failure(() => resolve(env));
     expect(err.field).toBe(field);

@@ -1,3 +1,4 @@
+import { OptionChecker, type EnvOption } from '@redwing/redis';
 import { MetricsConfigError } from './metrics.errors';
 import type {
   MetricsModuleOptions,
@@ -46,7 +47,7 @@ export const METRICS_ENV_VARS = [
 ] as const;
 
 const TRACE_EXPORTERS = ['otlp', 'console', 'zipkin', 'none'];
-const OTLP_PROTOCOLS = ['grpc', 'http/protobuf', 'http/json'];
+const OTLP_PROTOCOLS = ['grpc', 'http/protobuf', 'http/json'] as const;
 const SERIES_NAME = /^[a-z][a-z0-9_]{0,39}$/;
 const SERVICE_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
 const MAX_SERIES = 32;
@@ -78,7 +79,28 @@ export interface ResolvedTracing {
   reason: string;
 }
 
-type Env = Record<string, string | undefined>;
+type Env = Readonly<Record<string, unknown>>;
+
+const check = new OptionChecker((field, message) => new MetricsConfigError(field, message));
+const SEE_ALSO = 'the @redwing/metrics README';
+
+/** The variables read as booleans or integers (the others are URLs, names and lists, checked below). */
+const ENV = {
+  sdkDisabled: { name: 'OTEL_SDK_DISABLED', field: 'value', kind: 'bool' },
+  seriesEnabled: { name: 'METRICS_SERIES_ENABLED', field: 'value', kind: 'bool' },
+  seriesRetention: {
+    name: 'METRICS_SERIES_RETENTION',
+    field: 'value',
+    kind: 'int',
+    range: { min: 120_000, max: 2_592_000_000, unit: 'ms' },
+  },
+  seriesFlushInterval: {
+    name: 'METRICS_SERIES_FLUSH_INTERVAL',
+    field: 'value',
+    kind: 'int',
+    range: { min: 100, max: 60_000, unit: 'ms' },
+  },
+} satisfies Record<string, EnvOption>;
 
 /**
  * Merges options, `OTEL_*` / `SENTRY_*` / `METRICS_*` variables and defaults, field by field (options win),
@@ -86,29 +108,31 @@ type Env = Record<string, string | undefined>;
  * @throws MetricsConfigError naming the option or variable, never echoing its value
  */
 export function resolveMetricsConfig(options: MetricsModuleOptions): ResolvedMetricsConfig {
-  if (!options || typeof options !== 'object') {
-    throw new MetricsConfigError('options', "must be an object such as { serviceName: 'orders' }");
-  }
-  checkKeys('options', options, [
-    'serviceName',
-    'defaultMetrics',
-    'http',
-    'redis',
-    'tracing',
-    'sentry',
-    'series',
-    'useEnv',
-    'env',
-  ]);
-  const env: Env = options.useEnv === false ? {} : (options.env ?? process.env);
+  const o = check.object(options, 'options', "an object such as { serviceName: 'orders' }");
+  check.keys(
+    o,
+    ['serviceName', 'defaultMetrics', 'http', 'redis', 'tracing', 'sentry', 'series', 'useEnv', 'env'],
+    '',
+    SEE_ALSO,
+  );
+  const env: Env =
+    check.bool(o.useEnv, 'useEnv') === false
+      ? {}
+      : check.object(
+          options.env ?? process.env,
+          'env',
+          'an object of environment variables (like process.env)',
+        );
   const read = (name: string): string | undefined => {
     const v = env[name];
+    if (v !== undefined && typeof v !== 'string') throw check.fail(name, 'must be a string');
     return v === undefined || v.trim() === '' ? undefined : v.trim();
   };
+  const fromEnv = <T>(spec: EnvOption): T | undefined => check.env(env, [spec]).value as T | undefined;
 
   const serviceName = options.serviceName ?? read('OTEL_SERVICE_NAME');
   if (typeof serviceName !== 'string' || !SERVICE_NAME.test(serviceName)) {
-    throw new MetricsConfigError(
+    throw check.fail(
       options.serviceName === undefined && read('OTEL_SERVICE_NAME') !== undefined
         ? 'OTEL_SERVICE_NAME'
         : 'serviceName',
@@ -119,39 +143,45 @@ export function resolveMetricsConfig(options: MetricsModuleOptions): ResolvedMet
 
   return {
     serviceName,
-    defaultMetrics: bool('defaultMetrics', options.defaultMetrics, true),
+    defaultMetrics: check.bool(options.defaultMetrics, 'defaultMetrics') ?? true,
     http: resolveHttp(options.http),
     redis: resolveRedis(options.redis),
-    tracing: resolveTracing(options.tracing, read),
+    tracing: resolveTracing(options.tracing, read, fromEnv),
     sentry: resolveSentry(options.sentry, read),
-    series: resolveSeries(options.series, read),
+    series: resolveSeries(options.series, fromEnv),
   };
 }
 
 function resolveHttp(http: MetricsModuleOptions['http']): ResolvedMetricsConfig['http'] {
   if (http === false) return null;
-  const o = object('http', http ?? {});
-  checkKeys('http', o, ['buckets', 'maxRoutes']);
+  const o = section('http', http);
+  check.keys(o, ['buckets', 'maxRoutes'], 'http.', SEE_ALSO);
   return {
     buckets: buckets('http.buckets', o.buckets, DEFAULT_HTTP_BUCKETS),
-    maxRoutes: int('http.maxRoutes', o.maxRoutes, 200, 1, 10_000),
+    maxRoutes: check.int(o.maxRoutes, 'http.maxRoutes', { min: 1, max: 10_000 }) ?? 200,
   };
 }
 
 function resolveRedis(redis: MetricsModuleOptions['redis']): ResolvedMetricsConfig['redis'] {
   if (redis === false) return null;
-  const o = object('redis', redis ?? {});
-  checkKeys('redis', o, ['buckets', 'maxCommands', 'memoryRefreshInterval']);
+  const o = section('redis', redis);
+  check.keys(o, ['buckets', 'maxCommands', 'memoryRefreshInterval'], 'redis.', SEE_ALSO);
   return {
     buckets: buckets('redis.buckets', o.buckets, DEFAULT_REDIS_BUCKETS),
-    maxCommands: int('redis.maxCommands', o.maxCommands, 64, 1, 1_000),
-    memoryRefreshInterval: int('redis.memoryRefreshInterval', o.memoryRefreshInterval, 5_000, 100, 3_600_000),
+    maxCommands: check.int(o.maxCommands, 'redis.maxCommands', { min: 1, max: 1_000 }) ?? 64,
+    memoryRefreshInterval:
+      check.duration(o.memoryRefreshInterval, 'redis.memoryRefreshInterval', { min: 100, max: 3_600_000 }) ??
+      5_000,
   };
 }
 
+type Read = (name: string) => string | undefined;
+type FromEnv = <T>(spec: EnvOption) => T | undefined;
+
 function resolveTracing(
   tracing: MetricsModuleOptions['tracing'],
-  read: (name: string) => string | undefined,
+  read: Read,
+  fromEnv: FromEnv,
 ): ResolvedTracing | null {
   // The variables are checked even when the options decide, so a typo never waits for the day it matters.
   const exporters = read('OTEL_TRACES_EXPORTER')
@@ -160,33 +190,30 @@ function resolveTracing(
     .filter(Boolean);
   for (const e of exporters ?? []) {
     if (!TRACE_EXPORTERS.includes(e)) {
-      throw new MetricsConfigError(
+      throw check.fail(
         'OTEL_TRACES_EXPORTER',
         `must list exporters among ${TRACE_EXPORTERS.join(', ')} (comma-separated); one is not supported`,
       );
     }
   }
   for (const name of ['OTEL_EXPORTER_OTLP_PROTOCOL', 'OTEL_EXPORTER_OTLP_TRACES_PROTOCOL']) {
-    const v = read(name);
-    if (v !== undefined && !OTLP_PROTOCOLS.includes(v)) {
-      throw new MetricsConfigError(name, `must be one of ${OTLP_PROTOCOLS.join(', ')}`);
-    }
+    check.oneOf(read(name), name, OTLP_PROTOCOLS);
   }
   for (const name of ['OTEL_EXPORTER_OTLP_ENDPOINT', 'OTEL_EXPORTER_OTLP_TRACES_ENDPOINT']) {
     const v = read(name);
     if (v !== undefined && !isHttpUrl(v)) {
-      throw new MetricsConfigError(name, 'must be an http:// or https:// URL, e.g. http://127.0.0.1:4318');
+      throw check.fail(name, 'must be an http:// or https:// URL, e.g. http://127.0.0.1:4318');
     }
   }
-  const sdkDisabled = boolEnv('OTEL_SDK_DISABLED', read('OTEL_SDK_DISABLED'));
+  const sdkDisabled = fromEnv<boolean>(ENV.sdkDisabled);
 
   if (tracing === false) return null;
-  const o = object('tracing', tracing ?? {});
-  checkKeys('tracing', o, ['enabled', 'startSdk', 'spanProcessors', 'redisCommands']);
+  const o = section('tracing', tracing);
+  check.keys(o, ['enabled', 'startSdk', 'spanProcessors', 'redisCommands'], 'tracing.', SEE_ALSO);
   let enabled: boolean;
   let reason: string;
   if (o.enabled !== undefined) {
-    enabled = bool('tracing.enabled', o.enabled, false);
+    enabled = check.bool(o.enabled, 'tracing.enabled') ?? false;
     reason = 'tracing.enabled';
   } else if (sdkDisabled) {
     enabled = false;
@@ -201,223 +228,118 @@ function resolveTracing(
     reason = 'OTEL_EXPORTER_OTLP_ENDPOINT';
   }
   if (!enabled) return null;
-  if (o.spanProcessors !== undefined && !Array.isArray(o.spanProcessors)) {
-    throw new MetricsConfigError('tracing.spanProcessors', 'must be an array of SpanProcessor');
-  }
+  const spanProcessors = check.array(o.spanProcessors, 'tracing.spanProcessors', (p) => p);
   return {
-    startSdk: bool('tracing.startSdk', o.startSdk, true),
-    redisCommands: bool('tracing.redisCommands', o.redisCommands, true),
-    spanProcessors: o.spanProcessors as TracingOptions['spanProcessors'],
+    startSdk: check.bool(o.startSdk, 'tracing.startSdk') ?? true,
+    redisCommands: check.bool(o.redisCommands, 'tracing.redisCommands') ?? true,
+    spanProcessors: spanProcessors as TracingOptions['spanProcessors'],
     reason,
   };
 }
 
-function resolveSentry(
-  sentry: MetricsModuleOptions['sentry'],
-  read: (name: string) => string | undefined,
-): ResolvedMetricsConfig['sentry'] {
+function resolveSentry(sentry: MetricsModuleOptions['sentry'], read: Read): ResolvedMetricsConfig['sentry'] {
   const envDsn = read('SENTRY_DSN');
   if (envDsn !== undefined && !isDsn(envDsn)) {
-    throw new MetricsConfigError(
+    throw check.fail(
       'SENTRY_DSN',
       'is not a Sentry DSN; expected https://<public key>@<host>/<project id> (copy it from the project settings)',
     );
   }
   if (sentry === false) return null;
-  const o = object('sentry', sentry ?? {});
-  checkKeys('sentry', o, ['dsn', 'environment', 'release', 'init']);
+  const o = section('sentry', sentry);
+  check.keys(o, ['dsn', 'environment', 'release', 'init'], 'sentry.', SEE_ALSO);
   if (o.dsn !== undefined && (typeof o.dsn !== 'string' || !isDsn(o.dsn))) {
-    throw new MetricsConfigError(
-      'sentry.dsn',
-      'is not a Sentry DSN; expected https://<public key>@<host>/<project id>',
-    );
+    throw check.fail('sentry.dsn', 'is not a Sentry DSN; expected https://<public key>@<host>/<project id>');
   }
   const dsn = (o.dsn as string | undefined) ?? envDsn;
   if (!dsn) return null;
-  for (const key of ['environment', 'release'] as const) {
-    if (o[key] !== undefined && typeof o[key] !== 'string') {
-      throw new MetricsConfigError(`sentry.${key}`, 'must be a string');
-    }
-  }
-  if (o.init !== undefined && (typeof o.init !== 'object' || o.init === null)) {
-    throw new MetricsConfigError('sentry.init', 'must be an object of Sentry.init options');
-  }
+  const environment = check.string(o.environment, 'sentry.environment');
+  const release = check.string(o.release, 'sentry.release');
+  const init = check.optionalObject(o.init, 'sentry.init', 'an object of Sentry.init options');
   return {
     dsn,
-    environment: (o.environment as string | undefined) ?? read('SENTRY_ENVIRONMENT') ?? read('NODE_ENV'),
-    release: (o.release as string | undefined) ?? read('SENTRY_RELEASE'),
-    init: o.init as SentryOptions['init'],
+    environment: environment ?? read('SENTRY_ENVIRONMENT') ?? read('NODE_ENV'),
+    release: release ?? read('SENTRY_RELEASE'),
+    init: init as SentryOptions['init'],
   };
 }
 
 function resolveSeries(
   series: MetricsModuleOptions['series'],
-  read: (name: string) => string | undefined,
+  fromEnv: FromEnv,
 ): ResolvedMetricsConfig['series'] {
-  const envEnabled = boolEnv('METRICS_SERIES_ENABLED', read('METRICS_SERIES_ENABLED'));
-  const envRetention = intEnv(
-    'METRICS_SERIES_RETENTION',
-    read('METRICS_SERIES_RETENTION'),
-    120_000,
-    2_592_000_000,
-  );
-  const envFlush = intEnv(
-    'METRICS_SERIES_FLUSH_INTERVAL',
-    read('METRICS_SERIES_FLUSH_INTERVAL'),
-    100,
-    60_000,
-  );
+  const envEnabled = fromEnv<boolean>(ENV.seriesEnabled);
+  const envRetention = fromEnv<number>(ENV.seriesRetention);
+  const envFlush = fromEnv<number>(ENV.seriesFlushInterval);
   if (series === false) return null;
-  const o = object('series', series ?? {});
-  checkKeys('series', o, [
-    'enabled',
-    'client',
-    'retention',
-    'flushInterval',
-    'maxBufferedMinutes',
-    'counters',
-    'ignoreRoutes',
-  ]);
-  const enabled = o.enabled !== undefined ? bool('series.enabled', o.enabled, true) : (envEnabled ?? true);
+  const o = section('series', series);
+  check.keys(
+    o,
+    ['enabled', 'client', 'retention', 'flushInterval', 'maxBufferedMinutes', 'counters', 'ignoreRoutes'],
+    'series.',
+    SEE_ALSO,
+  );
+  const enabled = check.bool(o.enabled, 'series.enabled') ?? envEnabled ?? true;
   if (!enabled) return null;
-  if (o.client !== undefined && (typeof o.client !== 'string' || !/^[A-Za-z0-9_-]{1,32}$/.test(o.client))) {
-    throw new MetricsConfigError(
-      'series.client',
-      'must name a RedisClientModule client (1–32 of A-Z a-z 0-9 _ -)',
-    );
-  }
+  const client = check.string(o.client, 'series.client', {
+    pattern: /^[A-Za-z0-9_-]{1,32}$/,
+    hint: 'the name of a RedisClientModule client (1–32 of A-Z a-z 0-9 _ -)',
+  });
   const counters: Record<string, SeriesCounterSource> = { ...DEFAULT_SERIES_COUNTERS };
   if (o.counters !== undefined) {
-    const given = object('series.counters', o.counters);
+    const given = check.object(o.counters, 'series.counters', 'an object of series name -> counter');
     for (const [name, source] of Object.entries(given)) {
       const field = `series.counters.${name}`;
       if (!SERIES_NAME.test(name) || (BUILTIN_SERIES as readonly string[]).includes(name)) {
-        throw new MetricsConfigError(
+        throw check.fail(
           field,
           `is not a usable series name: 1–40 of a-z 0-9 _, starting with a letter, not ${BUILTIN_SERIES.join(' or ')}`,
         );
       }
       const s = typeof source === 'string' ? { metric: source } : (source as SeriesCounterSource);
       if (!s || typeof s.metric !== 'string' || !/^[a-zA-Z_:][a-zA-Z0-9_:]*$/.test(s.metric)) {
-        throw new MetricsConfigError(
+        throw check.fail(
           field,
           "must be a metric name or { metric, labels? }, e.g. 'redwing_cache_hits_total'",
         );
       }
       if (s.labels !== undefined) {
-        const labels = object(`${field}.labels`, s.labels);
+        const labels = check.object(s.labels, `${field}.labels`, 'an object of label values');
         if (Object.values(labels).some((v) => typeof v !== 'string')) {
-          throw new MetricsConfigError(`${field}.labels`, 'must map label names to string values');
+          throw check.fail(`${field}.labels`, 'must map label names to string values');
         }
       }
       counters[name] = { metric: s.metric, ...(s.labels ? { labels: { ...s.labels } } : {}) };
     }
   }
   if (Object.keys(counters).length + BUILTIN_SERIES.length > MAX_SERIES) {
-    throw new MetricsConfigError(
-      'series.counters',
-      `may define at most ${MAX_SERIES - BUILTIN_SERIES.length} series`,
-    );
+    throw check.fail('series.counters', `may define at most ${MAX_SERIES - BUILTIN_SERIES.length} series`);
   }
-  let ignoreRoutes = ['/metrics'];
-  if (o.ignoreRoutes !== undefined) {
-    if (!Array.isArray(o.ignoreRoutes) || o.ignoreRoutes.some((r) => typeof r !== 'string')) {
-      throw new MetricsConfigError(
-        'series.ignoreRoutes',
-        "must be an array of route templates, e.g. ['/metrics']",
-      );
-    }
-    ignoreRoutes = [...(o.ignoreRoutes as string[])];
-  }
+  const ignoreRoutes = check.array(o.ignoreRoutes, 'series.ignoreRoutes', (route, field) =>
+    check.string(route, field),
+  ) as string[] | undefined;
   return {
-    client: (o.client as string | undefined) ?? 'default',
+    client: client ?? 'default',
     retention:
-      o.retention !== undefined
-        ? int('series.retention', o.retention, 0, 120_000, 2_592_000_000)
-        : (envRetention ?? 86_400_000),
+      check.duration(o.retention, 'series.retention', ENV.seriesRetention.range) ??
+      envRetention ??
+      86_400_000,
     flushInterval:
-      o.flushInterval !== undefined
-        ? int('series.flushInterval', o.flushInterval, 0, 100, 60_000)
-        : (envFlush ?? 5_000),
-    maxBufferedMinutes: int('series.maxBufferedMinutes', o.maxBufferedMinutes, 5, 0, 60),
+      check.duration(o.flushInterval, 'series.flushInterval', ENV.seriesFlushInterval.range) ??
+      envFlush ??
+      5_000,
+    maxBufferedMinutes:
+      check.int(o.maxBufferedMinutes, 'series.maxBufferedMinutes', { min: 0, max: 60 }) ?? 5,
     counters,
-    ignoreRoutes,
+    ignoreRoutes: ignoreRoutes ?? ['/metrics'],
   };
 }
 
 // ---------------------------------------------------------------------------------------------------
 
-function object(field: string, value: unknown): Record<string, unknown> {
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
-    throw new MetricsConfigError(field, 'must be an object (or false to turn it off)');
-  }
-  return value as Record<string, unknown>;
-}
-
-function checkKeys(field: string, value: object, known: string[]): void {
-  for (const key of Object.keys(value)) {
-    if (!known.includes(key)) {
-      const hint = known.find((k) => k.toLowerCase() === key.toLowerCase() || closeTo(k, key));
-      throw new MetricsConfigError(
-        field === 'options' ? key : `${field}.${key}`,
-        `is an unknown option${hint ? `; did you mean ${hint}?` : `; known: ${known.join(', ')}`}`,
-      );
-    }
-  }
-}
-
-/** One edit apart (insertion, deletion or substitution): enough for "did you mean". */
-function closeTo(a: string, b: string): boolean {
-  if (Math.abs(a.length - b.length) > 1) return false;
-  let i = 0;
-  let j = 0;
-  let edits = 0;
-  while (i < a.length && j < b.length) {
-    if (a[i] === b[j]) {
-      i++;
-      j++;
-      continue;
-    }
-    if (++edits > 1) return false;
-    if (a.length > b.length) i++;
-    else if (b.length > a.length) j++;
-    else {
-      i++;
-      j++;
-    }
-  }
-  return edits + (a.length - i) + (b.length - j) <= 1;
-}
-
-function bool(field: string, value: unknown, fallback: boolean): boolean {
-  if (value === undefined) return fallback;
-  if (typeof value !== 'boolean') throw new MetricsConfigError(field, 'must be true or false');
-  return value;
-}
-
-function boolEnv(name: string, value: string | undefined): boolean | undefined {
-  if (value === undefined) return undefined;
-  const v = value.toLowerCase();
-  if (['true', '1', 'yes'].includes(v)) return true;
-  if (['false', '0', 'no'].includes(v)) return false;
-  throw new MetricsConfigError(name, 'must be true or false (also 1/0, yes/no)');
-}
-
-function int(field: string, value: unknown, fallback: number, min: number, max: number): number {
-  if (value === undefined) return fallback;
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
-    throw new MetricsConfigError(field, `must be an integer from ${min} to ${max}`);
-  }
-  return value;
-}
-
-function intEnv(name: string, value: string | undefined, min: number, max: number): number | undefined {
-  if (value === undefined) return undefined;
-  const n = /^\d+$/.test(value) ? Number(value) : NaN;
-  if (!Number.isSafeInteger(n) || n < min || n > max) {
-    throw new MetricsConfigError(name, `must be an integer from ${min} to ${max} (milliseconds)`);
-  }
-  return n;
+/** An option section: `undefined` for all defaults, else a plain object (`false` is handled by the caller). */
+function section(field: string, value: unknown): Record<string, unknown> {
+  return check.object(value ?? {}, field, 'an object (or false to turn it off)');
 }
 
 function buckets(field: string, value: unknown, fallback: number[]): number[] {
@@ -430,7 +352,7 @@ function buckets(field: string, value: unknown, fallback: number[]): number[] {
       (b, i) => typeof b !== 'number' || !Number.isFinite(b) || b <= 0 || (i > 0 && b <= value[i - 1]),
     )
   ) {
-    throw new MetricsConfigError(field, 'must be 1–50 increasing positive numbers (seconds)');
+    throw check.fail(field, 'must be 1–50 increasing positive numbers (seconds)');
   }
   return [...value] as number[];
 }

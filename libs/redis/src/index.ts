@@ -1,6 +1,8 @@
 export { RedisClientModule } from './redis.module';
 export { RedisClientManager } from './redis-client.manager';
-export { ManagedRedisClient, type RedisConnection, type ClientCounters } from './managed-redis-client';
+export { ManagedRedisClient, type RedisConnection } from './managed-redis-client';
+// The command hook (admission, in-flight tracking, settling, parking) lives in command-hook.ts.
+export { type ClientCounters } from './command-hook';
 export { InjectRedis, getRedisToken } from './inject-redis.decorator';
 export { RedisHealthIndicator, type RedisHealthIndicatorResult } from './redis.health';
 export {
@@ -21,6 +23,7 @@ export { type PoolStats } from './connection-pool';
 export { type HealthSnapshot } from './health-monitor';
 export { redactUrl, redactText } from './redact';
 export { runInSpan, setSpanRunner, type RedwingSpan, type SpanRunner } from './spans';
+// Option resolution; the parts (address parsing, REDIS_* table, layers, secrets) live in config/.
 export {
   resolveRedisConfig,
   readRedisEnv,
@@ -28,9 +31,9 @@ export {
   REDIS_ENV_VARS,
   type ResolvedRedisClientConfig,
   type ResolvedRedisModuleConfig,
+  type RedisEnvOptions,
 } from './redis.config';
 export { DEFAULT_CLIENT } from './redis.constants';
-export { REDIS_MODULE_OPTIONS } from './redis.module-definition';
 export {
   RedisUnavailableError,
   RedisCommandTimeoutError,
@@ -70,4 +73,17 @@ export {
   type GaugeMetric,
   type HistogramMetric,
 } from './metrics-registry';
-export type * from './redis.interfaces';
+export type {
+  RedisClientModuleOptions,
+  RedisClientOptions,
+  RedisTlsOptions,
+  RedisBreakerOptions,
+  RedisHealthCheckOptions,
+  RedisPoolOptions,
+  RedisFallbackOptions,
+  RedisClusterNode,
+  RedisTopology,
+  RedisConnectionState,
+  BreakerState,
+  RedisClientHealth,
+} from './redis.interfaces';
