@@ -28,10 +28,23 @@ const PROXY_HEADERS = ['forwarded', 'x-forwarded-for', 'x-forwarded-proto', 'x-f
 export function isPlainLoopback(req: IncomingMessage): boolean {
   if ((req.socket as { encrypted?: boolean } | undefined)?.encrypted) return false;
   const remote = req.socket?.remoteAddress;
-  if (!remote || !isLoopbackHost(remote.replace(/^::ffff:/, ''))) return false;
+  if (!remote || !loopback(remote.replace(/^::ffff:/, ''))) return false;
   const host = req.headers.host?.replace(/:\d+$/, '').replace(/^\[|\]$/g, '');
-  if (!host || !isLoopbackHost(host)) return false;
+  if (!host || !loopback(host)) return false;
   return !PROXY_HEADERS.some((h) => req.headers[h] !== undefined);
+}
+
+/** `isLoopbackHost` answers for the few host names a process sees (it parses a URL), bounded. */
+const loopbackAnswers = new Map<string, boolean>();
+
+function loopback(host: string): boolean {
+  let answer = loopbackAnswers.get(host);
+  if (answer === undefined) {
+    answer = isLoopbackHost(host);
+    if (loopbackAnswers.size >= 256) loopbackAnswers.clear();
+    loopbackAnswers.set(host, answer);
+  }
+  return answer;
 }
 
 /** Cookie names and attributes of the session cookie, decided per request. */
