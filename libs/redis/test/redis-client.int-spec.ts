@@ -142,7 +142,8 @@ describe('RedisClientModule against a real redis-server', () => {
   it('lends dedicated connections from a bounded pool for WATCH/MULTI', async () => {
     const { module, manager } = await bootRedisModule({
       url: durable.url(),
-      pool: { maxSize: 2, acquireTimeout: 200 },
+      // 20 contended WATCH/MULTI increments queue on 2 connections: the wait must not trip on a loaded machine.
+      pool: { maxSize: 2, acquireTimeout: 1_000 },
     });
     const client = manager.get();
     await client.waitUntilReady(5_000);
