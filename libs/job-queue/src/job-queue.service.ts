@@ -208,7 +208,16 @@ export class JobQueueService
     return reason ? { status: 'degraded', reason, ...base } : { status: 'up', ...base };
   }
 
-  onModuleInit(): void {
+  async onModuleInit(): Promise<void> {
+    try {
+      this.discoverProcessors();
+    } catch (err) {
+      await this.abortStartup();
+      throw err;
+    }
+  }
+
+  private discoverProcessors(): void {
     for (const wrapper of this.discovery.getProviders()) {
       const cls = wrapper.metatype as (new (...args: never[]) => unknown) | null;
       const instance = wrapper.instance as Record<string, unknown> | undefined;
@@ -261,6 +270,7 @@ export class JobQueueService
       await this.checkDurability();
       const eviction = this.evictionReason();
       if (eviction && this.config.durabilityGuard === 'refuse') {
+        await this.abortStartup();
         throw new JobQueueDurabilityError(this.clientName, this.durability.policy!);
       }
     } else {
@@ -300,6 +310,15 @@ export class JobQueueService
       );
     })();
     return this.closed;
+  }
+
+  /**
+   * Start-up is failing, and Nest calls no shutdown hook for an app that never started: close what is open
+   * (ours, and the Redis clients, which would otherwise keep the process alive).
+   */
+  private async abortStartup(): Promise<void> {
+    await this.close();
+    await this.manager.close();
   }
 
   private managed(): ManagedRedisClient {

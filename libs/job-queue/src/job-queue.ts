@@ -272,16 +272,15 @@ export class JobQueue {
 
   /** Replay every dead letter. @returns how many were replayed. @throws JobQueueUnavailableError */
   async replayAllDeadLetters(): Promise<number> {
-    // Pages from the start: each replay removes the dead letter, so the next page is the rest.
-    let replayed = 0;
-    for (;;) {
-      const page = await this.deadLetters(0, PAGE);
-      if (page.length === 0) return replayed;
-      for (const letter of page) {
-        await this.replayDeadLetter(letter.id);
-        replayed++;
-      }
+    // The ids first: a replayed job that fails again comes back, and must not be replayed twice in one call.
+    const ids: string[] = [];
+    for (let start = 0; ; start += PAGE) {
+      const page = await this.deadLetters(start, PAGE);
+      ids.push(...page.map((l) => l.id));
+      if (page.length < PAGE) break;
     }
+    for (const id of ids) await this.replayDeadLetter(id);
+    return ids.length;
   }
 
   /** Delete every dead letter. @returns how many were deleted. @throws JobQueueUnavailableError */
