@@ -67,16 +67,43 @@ export function defineScripts<S extends Record<string, LuaScript<any>>>(
 function scriptCaller(connection: Redis | Cluster, script: LuaScript): ScriptCaller<unknown> {
   const sha = createHash('sha1').update(script.lua).digest('hex');
   const { name, numberOfKeys, lua, codes } = script;
+  // Until a reply shows the script is cached on the server, one call finds out (EVALSHA, then EVAL on
+  // NOSCRIPT) while the calls made meanwhile wait for it: a burst of N first calls then costs N + 1 round
+  // trips instead of N NOSCRIPT replies plus N EVALs carrying the whole script (which, at start-up or
+  // after a restart, can push a burst past the command timeout).
+  let cached = false;
+  let probe: Promise<unknown> | undefined;
+  const send = async (keys: readonly string[], args: readonly ScriptArg[]): Promise<unknown> => {
+    try {
+      const reply = await connection.evalsha(sha, numberOfKeys, ...keys, ...args);
+      cached = true;
+      return reply;
+    } catch (err) {
+      if (!(err instanceof Error) || !err.message.startsWith('NOSCRIPT')) throw err;
+      cached = false;
+      const reply = await connection.eval(lua, numberOfKeys, ...keys, ...args);
+      cached = true;
+      return reply;
+    }
+  };
   return async (keys, args = []) => {
     if (keys.length !== numberOfKeys) {
       throw new TypeError(`Redis script "${name}" takes ${numberOfKeys} key(s), got ${keys.length}`);
     }
     let reply: unknown;
-    try {
-      reply = await connection.evalsha(sha, numberOfKeys, ...keys, ...args);
-    } catch (err) {
-      if (!(err instanceof Error) || !err.message.startsWith('NOSCRIPT')) throw err;
-      reply = await connection.eval(lua, numberOfKeys, ...keys, ...args);
+    if (cached) {
+      reply = await send(keys, args);
+    } else if (probe) {
+      await probe.catch(() => undefined);
+      reply = await send(keys, args);
+    } else {
+      const first = send(keys, args);
+      probe = first;
+      try {
+        reply = await first;
+      } finally {
+        probe = undefined;
+      }
     }
     if (codes) checkCode(name, codes, reply);
     return reply;
