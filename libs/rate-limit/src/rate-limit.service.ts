@@ -84,7 +84,7 @@ export class RateLimitService {
       );
     }
     this.client = manager.get(config.client);
-    this.store = new RedisLimitStore(this.client.command);
+    this.store = new RedisLimitStore(this.client.connection);
     this.localTable = this.client.createFallbackStore<LocalEntry>({
       ...(config.local.maxEntries !== undefined ? { maxEntries: config.local.maxEntries } : {}),
       ...(config.local.maxBytes !== undefined ? { maxBytes: config.local.maxBytes } : {}),
