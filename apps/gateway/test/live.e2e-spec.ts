@@ -194,7 +194,10 @@ describe('live events over WebSocket on two gateways', () => {
     expect(await subscribe(healthy, 'board:20')).toEqual({ ok: true });
     const got = events(healthy);
     // Stop reading: the TCP window fills and the server's queue for this socket grows.
-    (slow.io.engine.transport as unknown as { ws: { _socket: { pause(): void } } }).ws._socket.pause();
+    const tcp = (
+      slow.io.engine.transport as unknown as { ws: { _socket: { pause(): void; destroy(): void } } }
+    ).ws._socket;
+    tcp.pause();
     const dropsBefore = live(two.a).stats().dropped['slow-consumer'] ?? 0;
     const heapBefore = process.memoryUsage().heapUsed;
     const payload = 'y'.repeat(4_000);
@@ -216,6 +219,7 @@ describe('live events over WebSocket on two gateways', () => {
     await waitFor('the healthy socket to get every event', 10_000, () => got.length === sent);
     expect(healthy.connected).toBe(true);
     expect(process.memoryUsage().heapUsed - heapBefore).toBeLessThan(64 * 1024 * 1024);
+    tcp.destroy(); // a paused socket never reads the server's FIN
   }, 60_000);
 
   it('gap recovery: offline while 1,000 events publish on B, subscriber connections killed → 1,000/1,000 in order, 0 duplicates', async () => {
@@ -280,6 +284,22 @@ describe('live events over WebSocket on two gateways', () => {
     await waitFor('live after the resync', 5_000, () => got.length === 1);
     expect(got[0].data.n).toBe(2_501);
   }, 60_000);
+
+  it('exposes sockets, messages, drops, publish→deliver latency and re-subscriptions in /metrics', async () => {
+    const socket = client(two.a.base);
+    await opened(socket);
+    const res = await fetch(`${two.a.base}/metrics`);
+    const text = await res.text();
+    expect(res.status).toBe(200);
+    expect(text).toMatch(/^redwing_live_sockets_current [1-9]\d*$/m);
+    expect(text).toMatch(/^redwing_live_messages_total\{direction="out"\} [1-9]\d*$/m);
+    expect(text).toMatch(/^redwing_live_dropped_total\{reason="origin"\} [1-9]\d*$/m);
+    expect(text).toMatch(/^redwing_live_dropped_total\{reason="slow-consumer"\} [1-9]\d*$/m);
+    expect(text).toMatch(/^redwing_pubsub_delivery_latency_seconds_count [1-9]\d*$/m);
+    expect(text).toMatch(/^redwing_pubsub_subscriber_reconnects_total [1-9]\d*$/m);
+    expect(text).toMatch(/^redwing_pubsub_subscriber_state 1$/m);
+    expect(text).toMatch(/^redwing_pubsub_published_total\{tier="resumable"\} \d+$/m);
+  });
 
   it('Redis restart: sockets get degraded, then recovered, and live events flow again without re-subscribing', async () => {
     const socket = client(two.a.base);

@@ -287,7 +287,7 @@ export class LiveGateway
 
   /** Disconnects a socket whose queued output is over `LIVE_SEND_BUFFER` bytes; true when it did. */
   private dropIfSlow(socket: Socket): boolean {
-    if (queuedBytes(socket, this.sendBuffer) <= this.sendBuffer) return false;
+    if (queuedBytes(socket) <= this.sendBuffer) return false;
     this.metrics.drop('slow-consumer');
     const conn = socket.conn as unknown as EngineConn;
     // Nothing more is queued for it, and what is queued is let go: a stalled peer cannot hold memory.
@@ -315,16 +315,18 @@ interface EngineConn {
   transport?: { socket?: { bufferedAmount?: number; terminate?: () => void } };
 }
 
-/** Bytes queued for a socket: engine.io's write buffer plus what the WebSocket has not handed to TCP. */
-function queuedBytes(socket: Socket, stopAbove: number): number {
+/**
+ * Bytes queued for a socket: what the WebSocket has not handed to TCP, plus engine.io's write buffer estimated
+ * as its length times the size of its first packet (O(1): this runs for every socket every 100 ms).
+ */
+function queuedBytes(socket: Socket): number {
   const conn = socket.conn as unknown as EngineConn;
-  let bytes = conn.transport?.socket?.bufferedAmount ?? 0;
-  for (const packet of conn.writeBuffer) {
-    const data = packet.data;
-    bytes += typeof data === 'string' ? data.length : data instanceof Buffer ? data.length : 16;
-    if (bytes > stopAbove) break;
-  }
-  return bytes;
+  const ws = conn.transport?.socket?.bufferedAmount ?? 0;
+  const queued = conn.writeBuffer.length;
+  if (queued === 0) return ws;
+  const first = conn.writeBuffer[0]?.data;
+  const size = typeof first === 'string' || first instanceof Buffer ? first.length : 64;
+  return ws + queued * Math.max(size, 16);
 }
 
 function replier(ack: unknown): (reply: object) => void {
