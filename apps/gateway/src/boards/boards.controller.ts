@@ -1,7 +1,9 @@
-import { Body, Controller, Get, Logger, Optional, Param, Post, Query } from '@nestjs/common';
+import { Body, Controller, Get, Logger, Optional, Param, Post, Query, UseGuards } from '@nestjs/common';
 import { CacheEvict, Cacheable } from '@redwing/cache';
 import { PubSubService } from '@redwing/pubsub';
 import { boardsRateLimit } from '../features/rate-limit.feature';
+import { JsonBodyGuard } from '../http/json-body.guard';
+import { singleQuery } from '../http/query-params';
 import { BoardIdPipe, CreateCardPipe, pageOf, type CreateCardBody } from './board.pipes';
 import { BoardsService, type Board, type BoardSummary, type Card } from './boards.service';
 
@@ -28,10 +30,10 @@ export class BoardsController {
   @Get()
   @boardsRateLimit()
   list(
-    @Query('offset') offset?: string,
-    @Query('limit') limit?: string,
+    @Query('offset') offset?: unknown,
+    @Query('limit') limit?: unknown,
   ): Promise<{ boards: BoardSummary[]; total: number; offset: number; limit: number }> {
-    const page = pageOf(offset, limit);
+    const page = pageOf(singleQuery('offset', offset), singleQuery('limit', limit));
     return this.boards.list(page.offset, page.limit);
   }
 
@@ -50,6 +52,8 @@ export class BoardsController {
    * publishes `card.created` on `board:<id>` (resumable: live sockets on every instance get it).
    */
   @Post(':id/cards')
+  // JSON only: any other Content-Type is 415 (a form post would skip the CORS preflight).
+  @UseGuards(JsonBodyGuard)
   @CacheEvict({ tags: (req: { params: { id: string } }) => [...boardTags(req), 'boards'] })
   async addCard(
     @Param('id', BoardIdPipe) id: number,

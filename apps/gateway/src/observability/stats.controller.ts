@@ -15,6 +15,7 @@ import {
   type RedisMemory,
   type SeriesQueryResult,
 } from '@redwing/metrics';
+import { listQuery, singleQuery } from '../http/query-params';
 
 /** Aggregates `GET /stats/series?agg=` can single out. */
 const AGGREGATES = ['sum', 'avg', 'rate'] as const;
@@ -62,19 +63,26 @@ export class StatsController {
 
   /**
    * Per-minute points and sum / avg / rate of the series, aggregated over every gateway instance.
-   * Query: `names` (comma-separated; default all), `from` and `to` (epoch ms or ISO date; default the last
-   * `minutes`, 15), `agg` (sum | avg | rate: also return `values` with that aggregate per series).
-   * @throws BadRequestException for an unknown name or a bad range; 503 while Redis is unavailable
+   * Query: `names` (comma-separated and/or repeated; default all), `from` and `to` (epoch ms or ISO date;
+   * default the last `minutes`, 15), `agg` (sum | avg | rate: also return `values` with that aggregate per
+   * series). Every parameter but `names` is given at most once.
+   * @throws BadRequestException for an unknown name, a bad range or a repeated single-valued parameter;
+   *   503 while Redis is unavailable
    */
   @Get('series')
   @Header('Cache-Control', 'no-store')
   async query(
-    @Query('names') namesParam?: string,
-    @Query('from') fromParam?: string,
-    @Query('to') toParam?: string,
-    @Query('minutes') minutesParam?: string,
-    @Query('agg') aggParam?: string,
+    @Query('names') namesQuery?: unknown,
+    @Query('from') fromQuery?: unknown,
+    @Query('to') toQuery?: unknown,
+    @Query('minutes') minutesQuery?: unknown,
+    @Query('agg') aggQuery?: unknown,
   ): Promise<SeriesResponse> {
+    const namesParam = listQuery('names', namesQuery);
+    const fromParam = singleQuery('from', fromQuery);
+    const toParam = singleQuery('to', toQuery);
+    const minutesParam = singleQuery('minutes', minutesQuery);
+    const aggParam = singleQuery('agg', aggQuery);
     if (!this.series.enabled) {
       throw new HttpException(
         { statusCode: 404, error: 'Not Found', message: 'Series are off (METRICS_SERIES_ENABLED=false).' },
@@ -82,12 +90,7 @@ export class StatsController {
       );
     }
     const known = this.series.seriesNames;
-    const names = namesParam
-      ? namesParam
-          .split(',')
-          .map((n) => n.trim())
-          .filter(Boolean)
-      : known;
+    const names = namesParam?.length ? namesParam : known;
     const unknown = names.filter((n) => !known.includes(n));
     if (unknown.length) {
       throw new BadRequestException(`unknown series: ${unknown.join(', ')}; known: ${known.join(', ')}`);
