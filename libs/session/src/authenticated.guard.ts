@@ -1,7 +1,7 @@
 import { Injectable, UnauthorizedException, type CanActivate, type ExecutionContext } from '@nestjs/common';
 import type { IncomingMessage } from 'node:http';
 import { SESSION_STATE } from './session.constants';
-import type { RequestSessionState } from './session.service';
+import type { RequestSessionState } from './session.interfaces';
 
 /** The state `SessionMiddleware` left on an HTTP request. @internal */
 export function requestState(ctx: ExecutionContext): RequestSessionState {

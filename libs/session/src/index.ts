@@ -1,5 +1,5 @@
 export { SessionModule } from './session.module';
-export { SessionService, type RequestSessionState } from './session.service';
+export { SessionService } from './session.service';
 export { SessionMiddleware } from './session.middleware';
 export { AuthenticatedGuard } from './authenticated.guard';
 export { SessionExceptionFilter } from './session-exception.filter';
@@ -26,4 +26,5 @@ export type {
   SessionRevokedEvent,
   SessionRejectReason,
   SessionUser,
+  RequestSessionState,
 } from './session.interfaces';

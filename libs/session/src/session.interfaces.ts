@@ -1,3 +1,5 @@
+import type { SessionUnavailableError } from './session.errors';
+
 /** Values a session field can hold: anything `JSON.stringify` round-trips. */
 export type SessionValue =
   string | number | boolean | null | SessionValue[] | { [key: string]: SessionValue };
@@ -138,4 +140,17 @@ export type SessionRejectReason = 'malformed' | 'unknown' | 'expired' | 'tamper'
 /** The user `request.user` is set to from a session. */
 export interface SessionUser {
   id: string;
+}
+
+/**
+ * What the session middleware leaves on the (raw) request: `ok` with the session, `none` (no cookie, or one
+ * that names no live session), or `unavailable` (Redis could not be asked; handlers that need the session
+ * answer 503, anonymous handlers run).
+ */
+export interface RequestSessionState {
+  status: 'ok' | 'none' | 'unavailable';
+  session?: SessionRecord;
+  /** @internal the secret id; never logged */
+  id?: string;
+  error?: SessionUnavailableError;
 }

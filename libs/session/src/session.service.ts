@@ -35,6 +35,8 @@ import {
   type AnyResponse,
 } from './session-cookie';
 import { SessionCrypto } from './session-crypto';
+import { checkUserId, SessionKeys } from './session-keys';
+import { SessionOrphans } from './session-orphans';
 import { SessionRevocations } from './session-revocations';
 import { resolveSessionConfig, type ResolvedSessionConfig } from './session.config';
 import { SESSION_LIB, SESSION_STATE } from './session.constants';
@@ -48,6 +50,7 @@ import type {
   SessionRevokedEvent,
   SessionSummary,
   SessionUser,
+  RequestSessionState,
 } from './session.interfaces';
 import { SessionMetrics, type DestroyReason } from './session.metrics';
 import { SESSION_MODULE_OPTIONS } from './session.module-definition';
@@ -62,19 +65,6 @@ const SCRIPTS = {
   destroyUser: destroyUserSessionsScript,
   list: listUserSessionsScript,
 };
-
-/**
- * What the session middleware leaves on the (raw) request: `ok` with the session, `none` (no cookie, or one
- * that names no live session), or `unavailable` (Redis could not be asked; handlers that need the session
- * answer 503, anonymous handlers run).
- */
-export interface RequestSessionState {
-  status: 'ok' | 'none' | 'unavailable';
-  session?: SessionRecord;
-  /** @internal the secret id; never logged */
-  id?: string;
-  error?: SessionUnavailableError;
-}
 
 type StatefulRequest = IncomingMessage & { [SESSION_STATE]?: RequestSessionState; user?: unknown };
 
@@ -96,12 +86,10 @@ export class SessionService implements OnModuleInit, OnApplicationShutdown {
   private readonly client: ManagedRedisClient;
   private readonly scripts: ScriptCallers<typeof SCRIPTS>;
   private readonly revocations: SessionRevocations;
-  private readonly base: string;
+  private readonly keys: SessionKeys;
   private readonly logger = new Logger('SessionService');
   private warnedInsecure = false;
-  /** Sessions whose create timed out, to delete once Redis answers (key → index key, ref, attempts). */
-  private readonly orphans = new Map<string, { index: string; ref: string; attempts: number }>();
-  private orphanTimer?: NodeJS.Timeout;
+  private readonly orphans: SessionOrphans;
 
   constructor(
     @Inject(SESSION_MODULE_OPTIONS) options: SessionModuleOptions,
@@ -115,8 +103,10 @@ export class SessionService implements OnModuleInit, OnApplicationShutdown {
     this.metrics = new SessionMetrics(metrics);
     this.client = manager.get(this.config.client);
     this.scripts = defineScripts(this.client.command, SCRIPTS);
-    this.base = manager.key(SESSION_LIB);
-    this.revocations = new SessionRevocations(this.client, `${this.base}:revoked`, this.logger);
+    const base = manager.key(SESSION_LIB);
+    this.keys = new SessionKeys(base, this.crypto);
+    this.orphans = new SessionOrphans((key, index, ref) => this.scripts.destroy([key, index], [ref]));
+    this.revocations = new SessionRevocations(this.client, `${base}:revoked`, this.logger);
     if (this.config.cookie.secure === false) {
       this.logger.warn(
         'cookie.secure is false: session cookies are sent over plain HTTP; use this only locally',
@@ -129,9 +119,7 @@ export class SessionService implements OnModuleInit, OnApplicationShutdown {
   }
 
   async onApplicationShutdown(): Promise<void> {
-    clearTimeout(this.orphanTimer);
-    this.orphanTimer = undefined;
-    this.orphans.clear();
+    this.orphans.stop();
     await this.revocations.stop();
   }
 
@@ -150,11 +138,11 @@ export class SessionService implements OnModuleInit, OnApplicationShutdown {
       const now = Date.now();
       const meta: SessionMeta = { u: userId, c: now, a: now + this.config.absoluteTimeout };
       const ttl = Math.min(this.config.idleTimeout, this.config.absoluteTimeout);
-      const k = this.keysOf(id);
+      const k = this.keys.of(id);
       const pairs = [...this.codec.meta(k.ref, meta), ...this.codec.fields(id, data).set];
       try {
         const cleaned = await this.scripts.create(
-          [k.session, this.indexKey(k.tag, userId)],
+          [k.session, this.keys.index(k.tag, userId)],
           [now, this.config.idleTimeout, meta.a, k.ref, userId === null ? '0' : '1', k.prefix, ...pairs],
         );
         this.metrics.create();
@@ -165,7 +153,7 @@ export class SessionService implements OnModuleInit, OnApplicationShutdown {
         if (isRedisUnavailable(err) && !(err instanceof RedisUnavailableError)) {
           // Sent, but the reply never came: Redis may still apply it later. Nobody will ever receive this id;
           // delete it once Redis answers again so no orphan shows in the user's session list.
-          this.compensate(k.session, this.indexKey(k.tag, userId), k.ref);
+          this.orphans.add(k.session, this.keys.index(k.tag, userId), k.ref);
         }
         throw this.translate(err, 'create');
       }
@@ -230,7 +218,7 @@ export class SessionService implements OnModuleInit, OnApplicationShutdown {
   ): Promise<void> {
     const id = this.idOf(session);
     const { set, del } = this.codec.fields(id, changes as Record<string, unknown>);
-    const k = this.keysOf(id);
+    const k = this.keys.of(id);
     let applied: 0 | 1;
     try {
       applied = await this.scripts.update([k.session], [Date.now(), set.length / 2, ...set, ...del]);
@@ -249,7 +237,7 @@ export class SessionService implements OnModuleInit, OnApplicationShutdown {
    */
   async touch(session: SessionHandle): Promise<number> {
     const id = this.idOf(session);
-    const k = this.keysOf(id);
+    const k = this.keys.of(id);
     let ttl: number;
     try {
       ttl = await this.scripts.touch([k.session], [Date.now(), this.config.idleTimeout]);
@@ -281,7 +269,7 @@ export class SessionService implements OnModuleInit, OnApplicationShutdown {
     const tag = this.crypto.userTag(userId);
     let reply: [number, Array<string | number>];
     try {
-      reply = await this.scripts.list([this.indexKey(tag, userId)], [this.prefixOf(tag), Date.now()]);
+      reply = await this.scripts.list([this.keys.index(tag, userId)], [this.keys.prefix(tag), Date.now()]);
     } catch (err) {
       throw this.translate(err, 'list');
     }
@@ -313,10 +301,10 @@ export class SessionService implements OnModuleInit, OnApplicationShutdown {
   async destroyAllForUser(userId: string, options: { except?: SessionHandle } = {}): Promise<number> {
     checkUserId(userId);
     const tag = this.crypto.userTag(userId);
-    const except = options.except === undefined ? '' : this.keysOf(this.idOf(options.except)).ref;
+    const except = options.except === undefined ? '' : this.keys.of(this.idOf(options.except)).ref;
     let refs: string[];
     try {
-      refs = await this.scripts.destroyUser([this.indexKey(tag, userId)], [this.prefixOf(tag), except]);
+      refs = await this.scripts.destroyUser([this.keys.index(tag, userId)], [this.keys.prefix(tag), except]);
     } catch (err) {
       throw this.translate(err, 'destroyAll');
     }
@@ -353,8 +341,6 @@ export class SessionService implements OnModuleInit, OnApplicationShutdown {
   refOf(id: string): string {
     return this.crypto.ref(id);
   }
-
-  // ---- HTTP helpers -------------------------------------------------------------------------------------
 
   /**
    * The session state of an HTTP request: what the middleware found, or (when it did not run) read now from
@@ -435,14 +421,12 @@ export class SessionService implements OnModuleInit, OnApplicationShutdown {
     return destroyed;
   }
 
-  // ---- internals ----------------------------------------------------------------------------------------
-
   private async load(id: string, touch: boolean): Promise<SessionRecord | null> {
     if (!this.crypto.isWellFormed(id)) {
       this.metrics.rejected('malformed');
       return null;
     }
-    const k = this.keysOf(id);
+    const k = this.keys.of(id);
     let reply: [number, number?, ...string[]];
     try {
       reply = await this.scripts.load(
@@ -480,10 +464,10 @@ export class SessionService implements OnModuleInit, OnApplicationShutdown {
   }
 
   private async destroyLoaded(record: SessionRecord, id: string, reason: DestroyReason): Promise<boolean> {
-    const k = this.keysOf(id);
+    const k = this.keys.of(id);
     let deleted: 0 | 1;
     try {
-      deleted = await this.scripts.destroy([k.session, this.indexKey(k.tag, record.userId)], [k.ref]);
+      deleted = await this.scripts.destroy([k.session, this.keys.index(k.tag, record.userId)], [k.ref]);
     } catch (err) {
       throw this.translate(err, 'destroy');
     }
@@ -499,46 +483,6 @@ export class SessionService implements OnModuleInit, OnApplicationShutdown {
       throw new TypeError('SessionService: pass a session id or a SessionRecord loaded by this service');
     }
     return id;
-  }
-
-  private keysOf(id: string): { ref: string; tag: string; prefix: string; session: string } {
-    const tag = this.crypto.tagOf(id);
-    const ref = this.crypto.ref(id);
-    const prefix = this.prefixOf(tag);
-    return { ref, tag, prefix, session: prefix + ref };
-  }
-
-  private prefixOf(tag: string): string {
-    return `${this.base}:{${tag}}:s:`;
-  }
-
-  private indexKey(tag: string, userId: string | null): string {
-    return `${this.base}:{${tag}}:u:${userId === null ? '-' : this.crypto.userHash(userId)}`;
-  }
-
-  private compensate(key: string, index: string, ref: string): void {
-    this.orphans.set(key, { index, ref, attempts: 0 });
-    this.scheduleOrphanSweep(0);
-  }
-
-  private scheduleOrphanSweep(delay: number): void {
-    if (this.orphanTimer || this.orphans.size === 0) return;
-    this.orphanTimer = setTimeout(() => void this.sweepOrphans(), delay);
-    this.orphanTimer.unref();
-  }
-
-  /** Delete timed-out creates; retried every second for 5 minutes at most. */
-  private async sweepOrphans(): Promise<void> {
-    for (const [key, orphan] of this.orphans) {
-      try {
-        await this.scripts.destroy([key, orphan.index], [orphan.ref]);
-        this.orphans.delete(key);
-      } catch {
-        if (++orphan.attempts >= 300) this.orphans.delete(key);
-      }
-    }
-    this.orphanTimer = undefined;
-    this.scheduleOrphanSweep(1_000);
   }
 
   private translate(err: unknown, operation: string): unknown {
@@ -558,12 +502,4 @@ export class SessionService implements OnModuleInit, OnApplicationShutdown {
         'loopback. Serve over HTTPS anywhere else; cookie.secure: true forces Secure.',
     );
   }
-}
-
-function checkUserId(userId: unknown): string | null {
-  if (userId === undefined || userId === null) return null;
-  if (typeof userId !== 'string' || userId.length < 1 || userId.length > 256) {
-    throw new TypeError('SessionService: userId must be a string of 1–256 characters, or null');
-  }
-  return userId;
 }
