@@ -2,6 +2,15 @@ import type { Lock as RedlockLock } from 'redlock';
 import type { ResourceKeys } from './lock-authority';
 import type { Lock } from './lock.interfaces';
 
+/**
+ * Tokens reserved in Redis for one lease and not yet used: a local hand-over takes `next` (no round trip)
+ * while `next <= last`. Shared by the successive local holders of the lease.
+ */
+export interface TokenBlock {
+  next: number;
+  last: number;
+}
+
 /** The service's record of a lock it granted (callers see it as the {@link Lock} interface). */
 export class HeldLock implements Lock {
   state: 'held' | 'released' | 'lost' = 'held';
@@ -15,6 +24,8 @@ export class HeldLock implements Lock {
     readonly keys: ResourceKeys,
     /** performance.now() at the grant, for the hold-time histogram. */
     readonly grantedAt: number,
+    /** Unused tokens of this lease's reserved block. */
+    readonly block: TokenBlock,
   ) {}
 
   get validUntil(): number {

@@ -46,7 +46,7 @@ export interface ResourceKeys {
 
 /** Outcome of one acquisition attempt. */
 export type AttemptResult =
-  | { kind: 'granted'; value: string; fence: number; lease: RedlockLock }
+  | { kind: 'granted'; value: string; fence: number; lease: RedlockLock; last: number }
   | { kind: 'busy'; retryAfter: number }
   | { kind: 'unavailable'; cause: unknown };
 
@@ -116,7 +116,8 @@ export class LockAuthority {
   }
 
   /** One attempt (no retries: waiting is the service's job). */
-  async attempt(keys: ResourceKeys, ttl: number, waiter: string): Promise<AttemptResult> {
+  async attempt(keys: ResourceKeys, ttl: number, waiter: string, reserve = 1): Promise<AttemptResult> {
+    if (this.size === 1) return this.attemptSingle(keys, ttl, waiter, reserve);
     const value = this.newOwner();
     const ballot = this.open(value, 'acquire', waiter);
     this.nextValue = value;
@@ -125,7 +126,7 @@ export class LockAuthority {
       let fence = 0;
       for (const f of ballot.grants.values()) if (f > fence) fence = f;
       if (this.size > 1) await this.ratchet(keys, fence, ballot, lease);
-      return { kind: 'granted', value, fence, lease };
+      return { kind: 'granted', value, fence, lease, last: fence };
     } catch (err) {
       if (!(err instanceof ExecutionError)) {
         if (err instanceof RatchetFailed) return { kind: 'unavailable', cause: err.cause };
@@ -145,6 +146,15 @@ export class LockAuthority {
    * @returns whether a quorum deleted our lock; `unavailable` when too many members failed to answer
    */
   async release(lease: RedlockLock): Promise<'released' | 'not-owner' | 'unavailable'> {
+    if (this.size === 1) {
+      const lockKey = lease.resources[0];
+      lease.expiration = 0;
+      const released = await this.scripts[0].release(
+        [lockKey, `${lockKey}:waiting`],
+        [lease.value, this.channel, lockKey],
+      );
+      return released === 1 ? 'released' : 'not-owner';
+    }
     const ballot = this.open(lease.value, 'release', '');
     try {
       await this.redlock.release(lease);
@@ -167,6 +177,13 @@ export class LockAuthority {
     | { kind: 'unavailable'; cause: unknown }
   > {
     if (lease.expiration < Date.now()) return { kind: 'expired' };
+    if (this.size === 1) {
+      const start = Date.now();
+      const extended = await this.scripts[0].extend([lease.resources[0]], [lease.value, ttl]);
+      if (extended !== 1) return { kind: 'not-owner' };
+      lease.expiration = 0;
+      return { kind: 'extended', lease: this.lease(lease.resources[0], lease.value, start, ttl) };
+    }
     const ballot = this.open(lease.value, 'extend', '');
     try {
       return { kind: 'extended', lease: await this.redlock.extend(lease, ttl) };
@@ -189,22 +206,70 @@ export class LockAuthority {
     keys: ResourceKeys,
     from: RedlockLock,
     ttl: number,
-    waiter: string,
+    options: { waiter: string; reserve: number },
   ): Promise<
-    { kind: 'handed'; value: string; fence: number; lease: RedlockLock } | { kind: 'released' | 'not-owner' }
+    | { kind: 'handed'; value: string; fence: number; last: number; lease: RedlockLock }
+    | { kind: 'released' | 'not-owner' }
   > {
     const value = this.newOwner();
     const start = Date.now();
     const [code, fence] = await this.scripts[0].handoff(
       [keys.lock, keys.fence, keys.waiting],
-      [from.value, value, ttl, waiter, FENCE_COUNTER_TTL, this.channel, keys.lock],
+      [from.value, value, ttl, options.waiter, FENCE_COUNTER_TTL, this.channel, keys.lock, options.reserve],
     );
     from.expiration = 0;
     if (code === 0) return { kind: 'not-owner' };
     if (code === 2) return { kind: 'released' };
+    return {
+      kind: 'handed',
+      value,
+      fence,
+      last: fence + options.reserve - 1,
+      lease: this.lease(keys.lock, value, start, ttl),
+    };
+  }
+
+  /**
+   * A single authority: redlock's protocol with one voter is exactly one script call, so it is made
+   * directly, without redlock's vote bookkeeping (about a fifth of the CPU of a grant); the lease gets
+   * redlock's validity rule (start + ttl − drift). Redis failures surface as `unavailable`.
+   */
+  private async attemptSingle(
+    keys: ResourceKeys,
+    ttl: number,
+    waiter: string,
+    reserve: number,
+  ): Promise<AttemptResult> {
+    const value = this.newOwner();
+    const start = Date.now();
+    let reply: [1, number] | [0, number];
+    try {
+      reply = await this.scripts[0].acquire(
+        [keys.lock, keys.fence, keys.waiting],
+        [value, ttl, waiter, FENCE_COUNTER_TTL, reserve],
+      );
+    } catch (err) {
+      // The outcome of a timed-out call is unknown: remove what it may have set (owner-only, best effort).
+      void this.scripts[0]
+        .release([keys.lock, keys.waiting], [value, this.channel, keys.lock])
+        .catch(() => undefined);
+      return { kind: 'unavailable', cause: err };
+    }
+    if (reply[0] === 0) return { kind: 'busy', retryAfter: Math.max(1, reply[1]) };
+    const fence = reply[1];
+    return {
+      kind: 'granted',
+      value,
+      fence,
+      last: fence + reserve - 1,
+      lease: this.lease(keys.lock, value, start, ttl),
+    };
+  }
+
+  /** A redlock lease object (what `release`/`extend` take), valid until start + ttl − drift. */
+  private lease(lockKey: string, value: string, start: number, ttl: number): RedlockLock {
     const drift = Math.round(this.redlock.settings.driftFactor * ttl) + 2;
-    const lease = new RedlockLock(this.redlock, [keys.lock], value, [], start + ttl - drift);
-    return { kind: 'handed', value, fence, lease };
+    return new RedlockLock(this.redlock, [lockKey], value, [], start + ttl - drift);
   }
 
   private open(value: string, phase: Ballot['phase'], waiter: string): Ballot {
@@ -248,7 +313,7 @@ export class LockAuthority {
       if (op === 'acquire') {
         const [granted, detail] = await scripts.acquire(
           [lockKey, `${lockKey}:fence`, `${lockKey}:waiting`],
-          [value, args[n + 1], ballot?.waiter ?? '', FENCE_COUNTER_TTL],
+          [value, args[n + 1], ballot?.waiter ?? '', FENCE_COUNTER_TTL, 1],
         );
         if (granted === 1) {
           ballot?.grants.set(member, detail);

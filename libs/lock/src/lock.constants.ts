@@ -27,3 +27,9 @@ export const LOCK_LIMITS = {
 export const LOCK_KEY_SEGMENT = 'lock';
 /** How long a resource's fence counter outlives its last acquisition (its floor is Redis time anyway). */
 export const FENCE_COUNTER_TTL = 86_400_000;
+/**
+ * Most tokens reserved per grant for local hand-overs: a process passes a contended lock to its own next
+ * waiters at most this many times in a row without a round trip, then goes through Redis again (where
+ * waiting processes are seen and woken), which bounds how long another process can be kept waiting.
+ */
+export const LOCAL_HANDOFF_BLOCK = 16;

@@ -131,8 +131,12 @@ export class LockService implements OnModuleInit, OnApplicationShutdown {
     if (held.state !== 'held') return false;
     held.state = 'released';
     this.metrics.held((performance.now() - held.grantedAt) / 1_000);
-    const nextTtl = this.authority.single ? this.waiting.nextWaiterTtl(held) : undefined;
-    if (nextTtl !== undefined) return this.handoff(held, nextTtl);
+    if (this.authority.single) {
+      // A local waiter gets the lock with a reserved token and no round trip, else in one round trip.
+      if (this.waiting.localHandoff(held)) return true;
+      const nextTtl = this.waiting.nextWaiterTtl(held);
+      if (nextTtl !== undefined) return this.handoff(held, nextTtl);
+    }
     try {
       const outcome = await this.authority.release(held.lease);
       if (outcome === 'unavailable') throw new LockUnavailableError(held.resource, 'release');
@@ -289,7 +293,10 @@ export class LockService implements OnModuleInit, OnApplicationShutdown {
 
   private async handoff(held: HeldLock, ttl: number): Promise<boolean> {
     try {
-      const result = await this.authority.handoff(held.keys, held.lease, ttl, this.authority.waiterId);
+      const result = await this.authority.handoff(held.keys, held.lease, ttl, {
+        waiter: this.authority.waiterId,
+        reserve: this.waiting.reserveFor(held),
+      });
       if (result.kind === 'handed') {
         this.waiting.handedOver(held, result, ttl);
         return true;

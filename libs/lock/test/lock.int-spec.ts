@@ -158,12 +158,12 @@ describe.each(['standalone', 'cluster'] as const)('LockService on %s', (topology
     const value = await a.locks.using(
       r,
       async (signal) => {
-        await sleep(1_500);
+        await sleep(2_500);
         expect(signal.aborted).toBe(false);
         expect(await b.locks.tryAcquire(r, { ttl: 1_000 })).toBeNull();
         return 42;
       },
-      { ttl: 600 },
+      { ttl: 1_200 },
     );
     expect(value).toBe(42);
     const after = await b.locks.tryAcquire(r);

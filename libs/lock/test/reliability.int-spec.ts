@@ -141,7 +141,7 @@ describe('fail closed', () => {
 
   it('a failed extension (connection reset) aborts the signal within TTL/3 of the attempt', async () => {
     const starts = recordExtensions();
-    const ttl = 900;
+    const ttl = 1_500;
     let abortedAt = 0;
     const outcome = booted.locks.using(
       res(),
@@ -151,7 +151,7 @@ describe('fail closed', () => {
             abortedAt = Date.now();
             resolve('aborted');
           });
-          setTimeout(() => proxy.setMode('reset'), 400);
+          setTimeout(() => proxy.setMode('reset'), 700);
         }),
       { ttl },
     );
@@ -163,7 +163,7 @@ describe('fail closed', () => {
 
   it('an extension lost in a black hole aborts the signal within TTL/3 of the attempt, before the lease ends', async () => {
     const starts = recordExtensions();
-    const ttl = 900;
+    const ttl = 1_500;
     let abortedAt = 0;
     let reason: unknown;
     let validUntil = 0;
@@ -177,7 +177,7 @@ describe('fail closed', () => {
             validUntil = lock.validUntil;
             resolve();
           });
-          setTimeout(() => proxy.setMode('blackhole'), 400);
+          setTimeout(() => proxy.setMode('blackhole'), 700);
         }),
       { ttl },
     );

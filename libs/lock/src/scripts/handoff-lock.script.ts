@@ -17,6 +17,7 @@ import { NEXT_FENCE_LUA } from './fence-preamble';
  * ARGV[5]  lifetime of the fence counter, ms
  * ARGV[6]  release channel
  * ARGV[7]  message: the lock key
+ * ARGV[8]  tokens to reserve (≥ 1) for further local hand-overs
  * Returns  {1, fence} handed off; {2, 0} released (other processes wait; they were woken);
  *          {0, 0} not the owner (nothing changed).
  */
@@ -24,7 +25,7 @@ export const handoffLockScript = luaScript<[0 | 1 | 2, number]>({
   name: 'redwingLockHandoff',
   numberOfKeys: 3,
   lua: `
--- redwing lock: handoff-lock (KEYS lock, fence, waiting; ARGV owner, next, ttl, waiter, fenceTtl, channel, message)
+-- redwing lock: handoff-lock (KEYS lock, fence, waiting; ARGV owner, next, ttl, waiter, fenceTtl, channel, message, reserve)
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then return {0, 0} end
 local n = redis.call('SCARD', KEYS[3])
 if n > 1 or (n == 1 and redis.call('SISMEMBER', KEYS[3], ARGV[4]) == 0) then
@@ -32,7 +33,7 @@ if n > 1 or (n == 1 and redis.call('SISMEMBER', KEYS[3], ARGV[4]) == 0) then
   redis.call('PUBLISH', ARGV[6], ARGV[7])
   return {2, 0}
 end
-local fenceKey, fenceTtl = KEYS[2], ARGV[5]
+local fenceKey, fenceTtl, reserve = KEYS[2], ARGV[5], tonumber(ARGV[8])
 ${NEXT_FENCE_LUA}
 redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
 return {1, nextFence()}
