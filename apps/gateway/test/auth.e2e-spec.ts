@@ -3,6 +3,8 @@
 // across them, CSRF on unsafe requests with a session cookie, per-user board cache keys from the session,
 // the demo bearer token still working (the session wins), login rate limits, an outage, and no session id,
 // cookie or CSRF token in the logs or /metrics.
+import { SessionService } from '@redwing/session';
+import { SentryReceiver } from '../../../libs/metrics/test/receivers';
 import { CapturingLogger, RedisServer, stopAll, waitFor } from '../../../test/harness';
 import { createApp } from '../src/bootstrap';
 import type { HttpAdapterName } from '../src/config/gateway-env.schema';
@@ -322,8 +324,6 @@ describe('secrets never reach logs or /metrics', () => {
 
 describe('secrets never reach Sentry events', () => {
   it('an error under a session route reports no session id, cookie or CSRF token', async () => {
-    const { SentryReceiver } = await import('../../../libs/metrics/test/receivers');
-    const { SessionService } = await import('@redwing/session');
     const redis = await RedisServer.start();
     const receiver = await SentryReceiver.start();
     const gw = await start('fastify', redis.url(), { SENTRY_DSN: receiver.dsn });
