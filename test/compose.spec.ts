@@ -77,13 +77,13 @@ function portMapping(spec: string) {
 }
 
 describe('docker-compose.yml', () => {
-  it('defines the Redis pair and the gateway by default, the collector and Prometheus behind a profile', () => {
+  it('defines the Redis pair and the gateway by default, the collector, Prometheus and Grafana behind a profile', () => {
     expect(Object.keys(compose.services).sort()).toEqual(
-      ['gateway', 'otel-collector', 'prometheus', 'redis-cache', 'redis-durable'].sort(),
+      ['gateway', 'grafana', 'otel-collector', 'prometheus', 'redis-cache', 'redis-durable'].sort(),
     );
     for (const name of ['redis-cache', 'redis-durable', 'gateway'])
       expect(service(name).profiles).toBeUndefined();
-    for (const name of ['otel-collector', 'prometheus'])
+    for (const name of ['otel-collector', 'prometheus', 'grafana'])
       expect(service(name).profiles).toEqual(['observability']);
     for (const name of ['redis-cache', 'redis-durable'])
       expect(service(name).image).toMatch(/^redis:7(\.|$)/);
@@ -153,6 +153,32 @@ describe('docker-compose.yml', () => {
     const targets = job!.static_configs.flatMap((c) => c.targets);
     expect(targets).toEqual([`gateway:${service('gateway').environment!.PORT}`]);
     expect(prometheus.command).toContain('--config.file=/etc/prometheus/prometheus.yml');
+  });
+
+  it('mounts the alert rules where prometheus.yml loads them from', () => {
+    const prometheus = service('prometheus');
+    const config = parse(read('config/prometheus.yml')) as { rule_files?: string[] };
+    expect(config.rule_files).toEqual(['/etc/prometheus/rules/*.yml']);
+    const rules = mounts(prometheus).find((m) => m.target === '/etc/prometheus/rules');
+    expect(rules?.source).toBe('config/prometheus/rules');
+    const files = readdirSync(join(ROOT, rules!.source!)).filter((f) => f.endsWith('.yml'));
+    expect(files).toContain('redwing.rules.yml');
+  });
+
+  it('runs Grafana with the provisioned board, published on 127.0.0.1 only, after Prometheus', () => {
+    const grafana = service('grafana');
+    expect(grafana.image).toMatch(/^grafana\/grafana:\d+\.\d+\.\d+$/);
+    expect(grafana.ports).toEqual(['127.0.0.1:3001:3000']);
+    expect(grafana.ports?.map(portMapping)).toEqual([{ published: 3001, target: 3000 }]);
+    const byTarget = Object.fromEntries(mounts(grafana).map((m) => [m.target, m.source ?? m.volume]));
+    expect(byTarget['/etc/grafana/provisioning']).toBe('config/grafana/provisioning');
+    expect(byTarget['/etc/grafana/dashboards']).toBe('config/grafana/dashboards');
+    expect(compose.volumes).toHaveProperty(byTarget['/var/lib/grafana']!);
+    const home = grafana.environment?.GF_DASHBOARDS_DEFAULT_HOME_DASHBOARD_PATH ?? '';
+    expect(
+      existsSync(join(ROOT, 'config/grafana/dashboards', home.replace('/etc/grafana/dashboards/', ''))),
+    ).toBe(true);
+    expect(grafana.depends_on).toEqual({ prometheus: { condition: 'service_started' } });
   });
 
   it('mounts an OpenTelemetry collector config that exists and wires every pipeline to defined components', () => {
