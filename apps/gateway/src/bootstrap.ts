@@ -45,7 +45,7 @@ export async function createApp(options: CreateAppOptions = {}): Promise<INestAp
   app.useWebSocketAdapter(
     new LiveIoAdapter(app, {
       allowedOrigins: parseOrigins(env.LIVE_ALLOWED_ORIGINS),
-      maxPayload: env.LIVE_MAX_PAYLOAD,
+      maxPayload: env.LIVE_MAX_PAYLOAD ?? 16_384,
       onRefused: (reason) => app.get(LiveGateway, { strict: false }).metrics.drop(reason),
     }),
   );

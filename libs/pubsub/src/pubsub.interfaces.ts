@@ -58,10 +58,9 @@ export interface ResumableEvent<T = unknown> {
 /**
  * Why a resumable subscriber cannot be given the events it missed: `trimmed` (older than retention),
  * `expired` (the channel's stream no longer exists: idle longer than `maxAge`, or Redis lost its data),
- * `unknown-id` (an id the channel never issued, e.g. from before a Redis data loss), `overflow` (the
- * subscriber fell further behind than the module could hold).
+ * `unknown-id` (an id the channel never issued, e.g. from before a Redis data loss).
  */
-export type ResyncReason = 'trimmed' | 'expired' | 'unknown-id' | 'overflow';
+export type ResyncReason = 'trimmed' | 'expired' | 'unknown-id';
 
 /** What a `subscribeFrom` handler receives: the next event, or a notice that some events are gone. */
 export type ResumableDelivery<T = unknown> =

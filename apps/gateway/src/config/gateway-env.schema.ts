@@ -60,13 +60,17 @@ export interface GatewayEnv {
    */
   LIVE_ALLOWED_ORIGINS?: string;
   /** Largest WebSocket message a client may send, bytes; a bigger one closes the socket. @default 16_384 */
-  LIVE_MAX_PAYLOAD: number;
+  LIVE_MAX_PAYLOAD?: number;
   /** Messages per second one socket may send (token bucket through RateLimitService). @default 20 */
-  LIVE_MESSAGE_RATE: number;
+  LIVE_MESSAGE_RATE?: number;
   /** Bytes queued for one socket before it is disconnected as a slow consumer. @default 1_048_576 */
-  LIVE_SEND_BUFFER: number;
+  LIVE_SEND_BUFFER?: number;
   /** Channels one socket may subscribe to at once. @default 50 */
-  LIVE_MAX_CHANNELS: number;
+  LIVE_MAX_CHANNELS?: number;
+  /** Resumable events kept per live channel (read by `@redwing/pubsub`). @default 1_000 */
+  PUBSUB_RETENTION_MAX_EVENTS?: number;
+  /** Age after which resumable events are trimmed and an idle channel's stream expires, ms. @default 600_000 */
+  PUBSUB_RETENTION_MAX_AGE?: number;
   /**
    * Session key ring, newest first, comma-separated (each 32+ bytes; `openssl rand -base64 32`). Unset: a
    * well-known development key, or a random key per process when `NODE_ENV=production` (docs/session.md).
@@ -164,16 +168,12 @@ export const gatewayEnvSchema = Joi.object<GatewayEnv>({
       'string.pattern.base':
         '{{#label}} must be a comma-separated list of origins like https://app.example.com (scheme, host, optional port; no path)',
     }),
-  LIVE_MAX_PAYLOAD: integerVar(256, 1_048_576, 'largest WebSocket message a client may send, bytes').default(
-    16_384,
-  ),
-  LIVE_MESSAGE_RATE: integerVar(1, 10_000, 'messages per second one socket may send').default(20),
-  LIVE_SEND_BUFFER: integerVar(
-    16_384,
-    67_108_864,
-    'bytes queued for one socket before it is dropped',
-  ).default(1_048_576),
-  LIVE_MAX_CHANNELS: integerVar(1, 1_000, 'channels one socket may subscribe to').default(50),
+  LIVE_MAX_PAYLOAD: integerVar(256, 1_048_576, 'largest WebSocket message a client may send, bytes'),
+  LIVE_MESSAGE_RATE: integerVar(1, 10_000, 'messages per second one socket may send'),
+  LIVE_SEND_BUFFER: integerVar(16_384, 67_108_864, 'bytes queued for one socket before it is dropped'),
+  LIVE_MAX_CHANNELS: integerVar(1, 1_000, 'channels one socket may subscribe to'),
+  PUBSUB_RETENTION_MAX_EVENTS: integerVar(10, 10_000_000, 'resumable events kept per channel'),
+  PUBSUB_RETENTION_MAX_AGE: integerVar(1_000, 2_592_000_000, 'age limit of resumable events, ms'),
   // Checked (without echoing a value) by @redwing/session and apps/gateway/src/auth/auth.config.ts.
   SESSION_KEYS: Joi.string().allow(''),
   SESSION_IDLE_TIMEOUT: integerVar(100, 34_560_000_000, 'session idle timeout, ms'),
