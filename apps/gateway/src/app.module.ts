@@ -4,6 +4,7 @@ import { RedisClientModule, type RedisClientModuleOptions } from '@redwing/redis
 import { gatewayEnvSchema, type GatewayEnv } from './config/gateway-env.schema';
 import { cacheFeature } from './features/cache.feature';
 import { liveFeature } from './features/live.feature';
+import { lockFeature } from './features/lock.feature';
 import { metricsFeature } from './features/metrics.feature';
 import { rateLimitFeature } from './features/rate-limit.feature';
 import { sessionFeature } from './features/session.feature';
@@ -56,6 +57,7 @@ export class AppModule {
         ...rateLimitFeature,
         ...sessionFeature,
         ...liveFeature,
+        ...lockFeature,
       ],
     };
   }

@@ -38,6 +38,7 @@ export class LeaderElection {
   private running = false;
   private campaigning?: Promise<void>;
 
+  /** @internal created by `LockService.createElection()` */
   constructor(
     private readonly locks: LockService,
     /** Name of the election (the lock's resource is `leader:<name>`). */
