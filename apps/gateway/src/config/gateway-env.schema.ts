@@ -71,6 +71,22 @@ export interface GatewayEnv {
   PUBSUB_RETENTION_MAX_EVENTS?: number;
   /** Age after which resumable events are trimmed and an idle channel's stream expires, ms. @default 600_000 */
   PUBSUB_RETENTION_MAX_AGE?: number;
+  /** Lease of a lock, ms (read by `@redwing/lock`, which checks the range). @default 30_000 */
+  LOCK_TTL?: number;
+  /** How long `acquire()` waits for a busy lock by default, ms. @default 10_000 */
+  LOCK_WAIT?: number;
+  /** Longest pause between a lock waiter's fallback retries, ms. @default 250 */
+  LOCK_RETRY_INTERVAL?: number;
+  /** Redis clients voting on locks (comma list: 1, or 3+ independent masters). @default default */
+  LOCK_CLIENTS?: string;
+  /** Lease of the archive lock of `POST /boards/:id/archive`, ms. @default 10_000 */
+  ARCHIVE_LOCK_TTL?: number;
+  /** How long an archive waits for a board another request is archiving before 409, ms. @default 0 */
+  ARCHIVE_LOCK_WAIT?: number;
+  /** Lease of the housekeeping leadership; a dead leader is replaced within about this, ms. @default 5_000 */
+  LEADER_TTL?: number;
+  /** How often the leader runs the housekeeping task, ms. @default 60_000 */
+  HOUSEKEEPING_INTERVAL?: number;
   /**
    * Session key ring, newest first, comma-separated (each 32+ bytes; `openssl rand -base64 32`). Unset: a
    * well-known development key, or a random key per process when `NODE_ENV=production` (docs/session.md).
@@ -174,6 +190,16 @@ export const gatewayEnvSchema = Joi.object<GatewayEnv>({
   LIVE_MAX_CHANNELS: integerVar(1, 1_000, 'channels one socket may subscribe to'),
   PUBSUB_RETENTION_MAX_EVENTS: integerVar(10, 10_000_000, 'resumable events kept per channel'),
   PUBSUB_RETENTION_MAX_AGE: integerVar(1_000, 2_592_000_000, 'age limit of resumable events, ms'),
+  LOCK_TTL: integerVar(50, 3_600_000, 'lock lease, ms'),
+  LOCK_WAIT: integerVar(0, 3_600_000, 'default lock wait, ms'),
+  LOCK_RETRY_INTERVAL: integerVar(5, 60_000, 'longest pause between lock retries, ms'),
+  LOCK_CLIENTS: Joi.string().pattern(/^\s*[A-Za-z0-9_.-]+(\s*,\s*[A-Za-z0-9_.-]+)*\s*$/).messages({
+    'string.pattern.base': '{{#label}} must be a comma-separated list of Redis client names, e.g. default',
+  }),
+  ARCHIVE_LOCK_TTL: integerVar(50, 3_600_000, 'lease of the archive lock, ms'),
+  ARCHIVE_LOCK_WAIT: integerVar(0, 60_000, 'wait for a board being archived before 409, ms'),
+  LEADER_TTL: integerVar(100, 600_000, 'lease of the housekeeping leadership, ms'),
+  HOUSEKEEPING_INTERVAL: integerVar(10, 86_400_000, 'period of the leader-only housekeeping task, ms'),
   // Checked (without echoing a value) by @redwing/session and apps/gateway/src/auth/auth.config.ts.
   SESSION_KEYS: Joi.string().allow(''),
   SESSION_IDLE_TIMEOUT: integerVar(100, 34_560_000_000, 'session idle timeout, ms'),
