@@ -29,6 +29,7 @@ describe('resolveSessionConfig', () => {
 
   it('names the field of every invalid option, never echoing a key', () => {
     expect(bad({}).field).toBe('keys');
+    expect(bad({ keys: [process.env.NO_SUCH_SESSION_KEY] }).message).toContain('keys[0] is empty');
     const short = bad({ keys: ['short-secret-value'] });
     expect(short.field).toBe('keys[0]');
     expect(short.message).not.toContain('short-secret-value');

@@ -199,6 +199,9 @@ function resolveKeys(value: unknown): Buffer[] {
     );
   }
   const keys = check.array(value, 'keys', (item, field) => {
+    if (item === undefined || item === '') {
+      throw check.fail(field, 'is empty: the environment variable it comes from is probably not set');
+    }
     const bytes =
       typeof item === 'string'
         ? Buffer.from(item, 'utf8')

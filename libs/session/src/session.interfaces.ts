@@ -54,9 +54,10 @@ export interface SessionModuleOptions {
    * The key ring: secrets of at least 32 bytes (strings or Buffers), newest first. The first encrypts new
    * values and signs CSRF tokens; every key decrypts. Rotate by adding a key in front; retire the old one
    * after `absoluteTimeout` (sessions it encrypted are rejected as `unknown_key` once it is gone).
-   * Environment: `SESSION_KEYS` (comma-separated).
+   * Environment: `SESSION_KEYS` (comma-separated). `undefined` entries are accepted by the type so
+   * `keys: [process.env.SESSION_KEY]` compiles, and refused at start-up naming the entry.
    */
-  keys?: ReadonlyArray<string | Buffer>;
+  keys?: ReadonlyArray<string | Buffer | undefined>;
   /** Name of the `@redwing/redis` client that stores sessions. @default 'default' */
   client?: string;
   /** A session unused this long expires (sliding). @default 1_800_000 (30 min) */
