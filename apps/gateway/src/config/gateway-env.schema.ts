@@ -193,9 +193,11 @@ export const gatewayEnvSchema = Joi.object<GatewayEnv>({
   LOCK_TTL: integerVar(50, 3_600_000, 'lock lease, ms'),
   LOCK_WAIT: integerVar(0, 3_600_000, 'default lock wait, ms'),
   LOCK_RETRY_INTERVAL: integerVar(5, 60_000, 'longest pause between lock retries, ms'),
-  LOCK_CLIENTS: Joi.string().pattern(/^\s*[A-Za-z0-9_.-]+(\s*,\s*[A-Za-z0-9_.-]+)*\s*$/).messages({
-    'string.pattern.base': '{{#label}} must be a comma-separated list of Redis client names, e.g. default',
-  }),
+  LOCK_CLIENTS: Joi.string()
+    .pattern(/^\s*[A-Za-z0-9_.-]+(\s*,\s*[A-Za-z0-9_.-]+)*\s*$/)
+    .messages({
+      'string.pattern.base': '{{#label}} must be a comma-separated list of Redis client names, e.g. default',
+    }),
   ARCHIVE_LOCK_TTL: integerVar(50, 3_600_000, 'lease of the archive lock, ms'),
   ARCHIVE_LOCK_WAIT: integerVar(0, 60_000, 'wait for a board being archived before 409, ms'),
   LEADER_TTL: integerVar(100, 600_000, 'lease of the housekeeping leadership, ms'),
