@@ -6,7 +6,7 @@
 //   node scripts/pack.js                  build + pack every lib
 //   node scripts/pack.js --skip-build     pack what libs/*/dist already holds
 //
-// Each tarball must hold only dist/, package.json and README.md (the `files` field of the lib's
+// Each tarball must hold only dist/, package.json, README.md and LICENSE (the `files` field of the lib's
 // package.json decides; npm always adds package.json). Anything else (src/, specs, tsconfigs) fails the
 // script, and so does a lib whose dist/index.js or dist/index.d.ts is missing.
 'use strict';
@@ -19,7 +19,7 @@ const { discoverLibs, topoOrder } = require('./build-libs');
 const ROOT = path.resolve(__dirname, '..');
 const PACK_DIR = path.join(ROOT, '.pack');
 const NPM = process.platform === 'win32' ? 'npm.cmd' : 'npm';
-const ALLOWED = [/^package\.json$/, /^README\.md$/i, /^dist\//];
+const ALLOWED = [/^package\.json$/, /^README\.md$/i, /^LICENSE$/, /^dist\//];
 
 const say = (message) => console.log(`[pack] ${message}`);
 const rel = (p) => path.relative(ROOT, p);

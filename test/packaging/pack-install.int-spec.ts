@@ -184,10 +184,10 @@ describe('packaging: @redwing/redis installed from its tarball outside the repo'
       fs.rmSync(scratch, { recursive: true, force: true });
   });
 
-  it('packs tarballs that hold only dist/, package.json and README.md', () => {
+  it('packs tarballs that hold only dist/, package.json, README.md and LICENSE', () => {
     for (const lib of packed) {
       expect(fs.existsSync(lib.tarball)).toBe(true);
-      const stray = lib.files.filter((f) => !/^(dist\/|package\.json$|README\.md$)/i.test(f));
+      const stray = lib.files.filter((f) => !/^(dist\/|package\.json$|README\.md$|LICENSE$)/i.test(f));
       expect({ lib: lib.name, stray }).toEqual({ lib: lib.name, stray: [] });
       expect(lib.files).toEqual(expect.arrayContaining(['package.json', 'dist/index.js', 'dist/index.d.ts']));
       expect(lib.files.some((f) => /\.spec\.|-spec\./.test(f))).toBe(false);
