@@ -1,7 +1,7 @@
 export { PubSubModule } from './pubsub.module';
 export { PubSubService } from './pubsub.service';
 export { PubSubConfigError, PubSubChannelError } from './pubsub.errors';
-export { resolvePubSubConfig, PUBSUB_ENV_VARS, type ResolvedPubSubConfig } from './pubsub.config';
+export { PUBSUB_ENV_VARS } from './pubsub.config';
 export { appendEventScript } from './scripts/append-event.script';
 export { readEventsScript, type ReadEventsReply } from './scripts/read-events.script';
 export type {
