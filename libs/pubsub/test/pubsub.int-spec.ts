@@ -116,7 +116,19 @@ describe.each(['standalone', 'cluster'] as const)('PubSubService on %s', (kind) 
     expect(missing.resyncs()).toEqual([
       { kind: 'resync-required', channel: 'board:never', reason: 'expired', resumeAfter: '0-0' },
     ]);
-    await Promise.all([sub.unsubscribe(), sub2.unsubscribe()]);
+    // An id newer than anything the stream issued (e.g. kept from before a Redis data loss).
+    const future = collector();
+    const sub3 = b.pubsub.subscribeFrom('board:8', '9999999999999-0', future.handler);
+    await sub3.ready;
+    expect(future.resyncs()).toEqual([
+      {
+        kind: 'resync-required',
+        channel: 'board:8',
+        reason: 'unknown-id',
+        resumeAfter: expect.stringMatching(/^\d+-\d+$/),
+      },
+    ]);
+    await Promise.all([sub.unsubscribe(), sub2.unsubscribe(), sub3.unsubscribe()]);
   });
 
   it('refuses bad channels, oversize payloads and (on Cluster) patterns', async () => {
