@@ -9,9 +9,7 @@
 // Env: STAMPEDE_REDIS_URL (required), STAMPEDE_PEER=1 to boot the peer. Load with
 // `--require bench/register.js` (tests set REDWING_BENCH_LIBS=src to run the lib sources).
 import 'reflect-metadata';
-import KeyvRedis from '@keyv/redis';
 import { Module, type DynamicModule } from '@nestjs/common';
-import { CACHE_MANAGER, CacheModule as NestCacheModule } from '@nestjs/cache-manager';
 import { NestFactory } from '@nestjs/core';
 import { CacheModule, CacheService } from '@redwing/cache';
 import { RedisClientManager, RedisClientModule } from '@redwing/redis';
@@ -47,8 +45,15 @@ async function main(): Promise<void> {
   const url = process.env.STAMPEDE_REDIS_URL;
   if (!url) throw new Error('STAMPEDE_REDIS_URL is not set');
   const withPeer = process.env.STAMPEDE_PEER === '1';
-  const peerModules: DynamicModule[] = withPeer
-    ? [NestCacheModule.register({ stores: [new KeyvRedis(url)], ttl: 60_000 })]
+  // The peer is loaded only when asked for: the cache test forks 4 workers at once and needs ours only.
+  const peerLib = withPeer
+    ? {
+        keyv: require('@keyv/redis') as typeof import('@keyv/redis'),
+        nest: require('@nestjs/cache-manager') as typeof import('@nestjs/cache-manager'),
+      }
+    : undefined;
+  const peerModules: DynamicModule[] = peerLib
+    ? [peerLib.nest.CacheModule.register({ stores: [new peerLib.keyv.default(url)], ttl: 60_000 })]
     : [];
   @Module({
     imports: [
@@ -60,7 +65,7 @@ async function main(): Promise<void> {
   class WorkerModule {}
   const app = await NestFactory.createApplicationContext(WorkerModule, { logger: ['error'] });
   const cache = app.get(CacheService);
-  const peer = withPeer ? app.get<Cache>(CACHE_MANAGER) : undefined;
+  const peer = peerLib ? app.get<Cache>(peerLib.nest.CACHE_MANAGER) : undefined;
   const redis = app.get(RedisClientManager).get().command;
   const deadline = Date.now() + 10_000;
   while (!(await cache.stats({ redis: false })).invalidation.synced) {

@@ -18,7 +18,7 @@ export interface LuaScript<Reply = unknown> {
    * when a table is given.
    */
   readonly codes?: Readonly<Record<number, string>>;
-  /** Type carrier only (never set): keeps `Reply` in the type, so it must stay in the .d.ts (not `@internal`). */
+  /** Type carrier only (never set): keeps `Reply` in the type, so it must stay in the .d.ts. */
   readonly __reply?: Reply;
 }
 
