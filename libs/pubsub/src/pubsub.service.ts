@@ -462,7 +462,9 @@ export class PubSubService implements OnModuleInit, OnApplicationShutdown {
       const sub = this.subscriber();
       const redisChannel = this.redisChannel(channel);
       const subscribed = (
-        this.sharded ? (sub as Cluster).ssubscribe(redisChannel) : sub.subscribe(redisChannel)
+        this.sharded
+          ? this.whenReady(sub).then(() => (sub as Cluster).ssubscribe(redisChannel))
+          : sub.subscribe(redisChannel)
       ).then(
         () => undefined,
         (err: unknown) => this.logger.warn(`subscribe ${channel}: ${describeRedisError(err)}`),
@@ -471,6 +473,15 @@ export class PubSubService implements OnModuleInit, OnApplicationShutdown {
       this.channels.set(channel, entry);
     }
     return entry;
+  }
+
+  /**
+   * On Cluster, SSUBSCRIBE only once the sharded subscribers exist: one sent from the offline queue while the
+   * cluster connects lands on a connection whose messages are not forwarded.
+   */
+  private whenReady(sub: RedisConnection): Promise<void> {
+    if (sub.status === 'ready') return Promise.resolve();
+    return new Promise((resolve) => sub.once('ready', () => resolve()));
   }
 
   private subscribePattern(pattern: string, handler: Handler): PubSubSubscription {
