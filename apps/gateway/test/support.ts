@@ -2,7 +2,7 @@
 // port (alone, or two instances on one redis-server), a few HTTP calls, and waiting for a state by polling.
 import type { INestApplication } from '@nestjs/common';
 import { request, type HttpResult } from '../../../libs/cache/test/helpers';
-import { RedisServer } from '../../../test/harness';
+import { RedisServer, waitFor } from '../../../test/harness';
 import { createApp } from '../src/bootstrap';
 import type { HttpAdapterName } from '../src/config/gateway-env.schema';
 
@@ -77,36 +77,29 @@ export async function stopTwoGateways({ redis, a, b }: Partial<TwoGateways>): Pr
 
 /**
  * Calls `probe` every `interval` ms until it returns something other than `undefined` or `false`, and returns
- * that; returns `undefined` once `timeout` ms have passed. It does not throw: for waits whose outcome the
- * assertions that follow check (see {@link until} for a wait that must succeed).
+ * that; returns `undefined` once `timeout` ms have passed (a probe that throws counts as "not yet"). It does
+ * not throw: for waits whose outcome the assertions that follow check (see {@link until} for a wait that must
+ * succeed). The test kit's `waitFor` underneath.
  */
-export async function poll<T>(
+export function poll<T>(
   timeout: number,
   interval: number,
   probe: () => Promise<T | undefined | false> | T | undefined | false,
 ): Promise<T | undefined> {
-  const deadline = Date.now() + timeout;
-  while (Date.now() < deadline) {
-    const value = await probe();
-    if (value !== undefined && value !== false) return value;
-    await new Promise((r) => setTimeout(r, interval));
-  }
-  return undefined;
+  return waitFor('a poll', timeout, probe, { intervalMs: interval }).catch(() => undefined);
 }
 
 /**
  * {@link poll} that must succeed: returns what `probe` returned, or throws after `timeout` ms, naming `what`
- * and adding `details()` (the last answer, a process's output).
+ * and adding `details()` (the last answer, a process's output). The test kit's `waitFor`.
  */
-export async function until<T>(
+export function until<T>(
   what: string,
   timeout: number,
   probe: () => Promise<T | undefined | false> | T | undefined | false,
   { interval = 50, details }: { interval?: number; details?: () => string } = {},
 ): Promise<T> {
-  const value = await poll(timeout, interval, probe);
-  if (value !== undefined) return value;
-  throw new Error(`timed out after ${timeout} ms waiting for ${what}${details ? `; ${details()}` : ''}`);
+  return waitFor(what, timeout, probe, { intervalMs: interval, details });
 }
 
 /** GET `base + path` with fetch: the status, the body parsed as JSON, and the body as text. */
