@@ -33,6 +33,7 @@ import type {
 } from './pubsub.interfaces';
 import { PubSubMetrics } from './pubsub.metrics';
 import { PUBSUB_MODULE_OPTIONS } from './pubsub.module-definition';
+import { OfflineBuffer, type BufferedEvent } from './offline-buffer';
 import { ResumableCursor, type CursorHost, type Envelope } from './resumable-cursor';
 import { appendEventScript } from './scripts/append-event.script';
 import { readEventsScript, type ReadEventsReply } from './scripts/read-events.script';
@@ -55,11 +56,6 @@ interface PatternEntry {
   regex: RegExp;
   handlers: Set<Handler>;
   subscribed: Promise<void>;
-}
-
-interface Buffered {
-  channel: string;
-  json: string;
 }
 
 /**
@@ -87,13 +83,11 @@ export class PubSubService implements OnModuleInit, OnApplicationShutdown {
   private readonly patterns = new Map<string, PatternEntry>();
   private readonly reads = new Map<string, Promise<ReadEventsReply>>();
   private readonly stateListeners = new Set<(state: PubSubState) => void>();
-  private readonly buffer: Buffered[] = [];
+  private readonly buffer: OfflineBuffer;
   private readonly cursorHost: CursorHost;
   private sub?: RedisConnection;
   private state: PubSubState = 'degraded';
   private wasUp = false;
-  private flushing = false;
-  private retryTimer?: NodeJS.Timeout;
   private offState?: () => void;
   private closed = false;
 
@@ -107,9 +101,16 @@ export class PubSubService implements OnModuleInit, OnApplicationShutdown {
     this.namespace = `${manager.keyPrefix}:pubsub:`;
     this.sharded = this.client.topology === 'cluster';
     this.scripts = makeScripts(this.client.command);
+    this.buffer = new OfflineBuffer({
+      ...this.config.offlineBuffer,
+      write: (item) => this.append(item),
+      isAvailable: () => this.client.isAvailable(),
+      drop: (reason) => this.metrics.drop(reason),
+      warn: (message) => this.logger.warn(message),
+    });
     this.metrics = new PubSubMetrics(
       registry,
-      () => this.buffer.length,
+      () => this.buffer.size,
       () => this.state === 'up',
     );
     this.cursorHost = {
@@ -128,7 +129,7 @@ export class PubSubService implements OnModuleInit, OnApplicationShutdown {
     const sub = this.subscriber();
     if (sub.status === 'ready') void this.onSubscriberReady();
     this.offState = this.manager.events.on('state', (e) => {
-      if (e.client === this.client.name && e.current === 'ready') void this.flush();
+      if (e.client === this.client.name && e.current === 'ready') void this.buffer.flush();
     });
   }
 
@@ -145,7 +146,7 @@ export class PubSubService implements OnModuleInit, OnApplicationShutdown {
 
   /** Counters since start. */
   stats(): PubSubStats {
-    return this.metrics.snapshot(this.state, this.buffer.length);
+    return this.metrics.snapshot(this.state, this.buffer.size);
   }
 
   /**
@@ -209,7 +210,7 @@ export class PubSubService implements OnModuleInit, OnApplicationShutdown {
         if (tp) env.tp = tp;
         const item = { channel, json: this.serialize(channel, env) };
         this.metrics.counts.publishedResumable++;
-        if (this.buffer.length > 0 || !this.client.isAvailable()) return this.hold(item);
+        if (this.buffer.size > 0 || !this.client.isAvailable()) return this.hold(item);
         try {
           const id = await this.append(item);
           span.setAttribute('redwing.pubsub.id', id);
@@ -273,11 +274,10 @@ export class PubSubService implements OnModuleInit, OnApplicationShutdown {
   async onApplicationShutdown(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    clearTimeout(this.retryTimer);
     this.offState?.();
-    if (this.buffer.length) {
-      this.logger.warn(`${this.buffer.length} resumable event(s) were still waiting for Redis at shutdown`);
-    }
+    const unwritten = this.buffer.stop();
+    if (unwritten)
+      this.logger.warn(`${unwritten} resumable event(s) were still waiting for Redis at shutdown`);
     for (const entry of this.channels.values()) for (const c of entry.cursors) c.close();
     const sub = this.sub;
     if (!sub) return;
@@ -548,60 +548,17 @@ export class PubSubService implements OnModuleInit, OnApplicationShutdown {
     return p;
   }
 
-  private append(item: Buffered): Promise<string> {
+  private hold(item: BufferedEvent): PublishReceipt {
+    this.buffer.hold(item);
+    return { status: 'buffered', id: null };
+  }
+
+  private append(item: BufferedEvent): Promise<string> {
     const { maxEvents, maxAge } = this.config.retention;
     return this.scripts.append(
       [this.streamKey(item.channel)],
       [maxEvents, maxAge, this.redisChannel(item.channel), item.json, this.sharded ? 'SPUBLISH' : 'PUBLISH'],
     );
-  }
-
-  private hold(item: Buffered): PublishReceipt {
-    if (this.config.offlineBuffer.maxEvents === 0) {
-      this.metrics.drop('offline-buffer-full');
-      return { status: 'buffered', id: null };
-    }
-    if (this.buffer.length >= this.config.offlineBuffer.maxEvents) {
-      this.buffer.shift();
-      this.metrics.drop('offline-buffer-full');
-    }
-    this.buffer.push(item);
-    this.scheduleFlush();
-    return { status: 'buffered', id: null };
-  }
-
-  private scheduleFlush(): void {
-    if (this.retryTimer || this.closed) return;
-    this.retryTimer = setTimeout(() => {
-      this.retryTimer = undefined;
-      void this.flush();
-    }, this.config.offlineBuffer.retryInterval);
-    this.retryTimer.unref();
-  }
-
-  /** Write the offline buffer, oldest first; stop at the first failure and retry later. */
-  private async flush(): Promise<void> {
-    if (this.flushing || this.closed || !this.buffer.length) return;
-    this.flushing = true;
-    try {
-      while (this.buffer.length && !this.closed) {
-        if (!this.client.isAvailable()) break;
-        try {
-          await this.append(this.buffer[0]);
-        } catch (err) {
-          if (!isRedisUnavailable(err)) {
-            this.logger.warn(
-              `dropped a buffered event of ${this.buffer[0].channel}: ${describeRedisError(err)}`,
-            );
-            this.metrics.drop('write-error');
-          } else break;
-        }
-        this.buffer.shift();
-      }
-    } finally {
-      this.flushing = false;
-      if (this.buffer.length) this.scheduleFlush();
-    }
   }
 
   private serialize(channel: string, env: Envelope): string {
