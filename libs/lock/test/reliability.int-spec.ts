@@ -3,7 +3,7 @@
 // increasing) and fail closed (Redis unreachable during acquire or extend: never granted; a failed extension
 // aborts the signal within TTL/3). Owner-only release is in lock.int-spec.ts (both topologies).
 import { LockLostError, LockUnavailableError, type Lock } from '@redwing/lock';
-import { FaultProxy, RedisServer, sleep, stopAll } from '../../../test/harness';
+import { FaultProxy, RedisServer, sleep, stopAll, waitFor } from '../../../test/harness';
 import { bootLocks, LockProcess, metricValue, type Booted } from './helpers';
 
 afterAll(() => stopAll());
@@ -99,9 +99,16 @@ describe('fail closed', () => {
 
   afterEach(async () => {
     proxy.setMode('pass');
+    // The next test starts on a connection that answers (it may be reconnecting after a reset or refusal).
     const client = booted.manager.get();
-    for (let i = 0; i < 100 && !client.isAvailable(); i++) await sleep(50);
-  });
+    // A black-holed socket stays open and silent: reconnect instead of waiting for the stuck detector.
+    client.command.disconnect(true);
+    await waitFor(
+      'Redis answering again',
+      20_000,
+      async () => client.isAvailable() && (await client.command.ping()) === 'PONG',
+    );
+  }, 25_000);
 
   /** Records when each extension starts, so a test can measure from the failing one. */
   function recordExtensions(): number[] {
