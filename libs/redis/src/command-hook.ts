@@ -8,6 +8,7 @@ import {
   type RedisUnavailableReason,
 } from './redis.errors';
 import type { CommandOutcome, RedisEvents } from './redis-events';
+import { activeBudget, spendBudget, type RedisBudgetScope } from './request-budget';
 
 /**
  * The command hook: every command of a client's shared connection passes through `sendCommand` here.
@@ -70,6 +71,8 @@ interface Tracking {
   span: unknown;
   resolve: (value: unknown) => void;
   reject: (err: Error) => void;
+  /** The request budget the command was sent in (request-budget.ts), spent if it times out. */
+  budget: RedisBudgetScope | undefined;
 }
 
 interface TrackedCommand extends HookedCommand {
@@ -79,6 +82,7 @@ interface TrackedCommand extends HookedCommand {
 interface ParkedCommand {
   command: HookedCommand;
   admission: Admission;
+  budget: RedisBudgetScope | undefined;
   attempts: number;
   send: () => unknown;
   deadline: number;
@@ -152,7 +156,7 @@ export class CommandHook {
         continue;
       }
       (p.command as unknown as { setTimeout(ms: number): void }).setTimeout(remaining);
-      this.track(p.command, p.admission);
+      this.track(p.command, p.admission, p.budget);
       p.send();
     }
   }
@@ -200,6 +204,10 @@ export class CommandHook {
       [mapped, outcome] = this.classify(err, command.name);
       if (outcome === 'reply-error') counters.replyErrors++;
       else counters.failures++;
+      if (t.budget !== undefined) {
+        if (outcome === 'timeout') spendBudget(t.budget, 'timeout');
+        else if (mapped instanceof RedisConnectionLostError) spendBudget(t.budget, 'connection-lost');
+      }
     }
     breaker.record(t.admission, outcome !== 'ok' && outcome !== 'reply-error', duration, now);
     if (events.commandObserved) this.emitCommand(command.name, duration, outcome);
@@ -226,6 +234,14 @@ export class CommandHook {
         this.wrapUnavailable(command);
         return original.call(conn, command, stream, node);
       }
+      // One Redis wait per request: once a command of this request timed out or lost its connection, the
+      // rest are refused before the breaker is asked (they must not take a half-open probe slot).
+      const budget = activeBudget();
+      if (budget?.spent) {
+        if (this.isCluster) command[ADMITTED] = BYPASS;
+        this.refuse(command, 'request-budget');
+        return command.promise;
+      }
       const admission = this.admit(stream);
       if (this.isCluster) command[ADMITTED] = admission;
       if (admission === Admission.Rejected) {
@@ -238,6 +254,7 @@ export class CommandHook {
           this.park({
             command,
             admission,
+            budget,
             attempts: 0,
             send: () => original.call(conn, command, stream, node),
           });
@@ -248,7 +265,7 @@ export class CommandHook {
         this.refuse(command, status === 'end' ? 'closed' : 'disconnected');
         return command.promise;
       }
-      this.track(command, admission);
+      this.track(command, admission, budget);
       return original.call(conn, command, stream, node);
     };
     conn.sendCommand = hooked as unknown as typeof conn.sendCommand;
@@ -275,6 +292,8 @@ export class CommandHook {
       if (i >= 0) this.parked.splice(i, 1);
       breaker.record(parked.admission, true, commandTimeout);
       counters.failures++;
+      // It waited its whole timeout for a reconnect: the request has had its Redis wait.
+      spendBudget(parked.budget, 'disconnected');
       this.refuse(parked.command, 'disconnected');
     }, parked.deadline - Date.now());
     this.parked.push(parked);
@@ -314,11 +333,12 @@ export class CommandHook {
       );
   }
 
-  private track(command: HookedCommand, admission: Admission): void {
+  private track(command: HookedCommand, admission: Admission, budget: RedisBudgetScope | undefined): void {
     const tracer = this.ctx.events.tracer;
     const t: Tracking = {
       hook: this,
       admission,
+      budget,
       started: performance.now(),
       span: tracer ? tracer.start(this.ctx.client, command.name) : undefined,
       resolve: command.resolve,

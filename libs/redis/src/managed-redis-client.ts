@@ -10,6 +10,7 @@ import { redactText } from './redact';
 import type { ResolvedRedisClientConfig } from './redis.config';
 import { RedisUnavailableError } from './redis.errors';
 import type { RedisEvents } from './redis-events';
+import { activeBudget, spendBudget } from './request-budget';
 import type {
   BreakerState,
   RedisClientHealth,
@@ -216,13 +217,25 @@ export class ManagedRedisClient {
   /**
    * Borrow a dedicated connection from the pool for work that needs one to itself (WATCH/MULTI, blocking
    * commands shorter than `commandTimeout`), and give it back when `fn` settles.
-   * @throws RedisUnavailableError when the breaker is open or the client is down
+   * @throws RedisUnavailableError when the breaker is open, the client is down, or the current request's
+   * Redis budget is spent (`request-budget`)
    * @throws RedisPoolTimeoutError when no connection is free within `pool.acquireTimeout`
    */
   async withConnection<T>(fn: (conn: RedisConnection) => Promise<T>): Promise<T> {
     if (this.state !== 'ready') throw new RedisUnavailableError(this.name, 'disconnected');
     if (!this.breaker.wouldAdmit()) throw new RedisUnavailableError(this.name, this.hook.rejectReason());
-    return this.pool.use(fn);
+    const budget = activeBudget();
+    if (budget === undefined) return this.pool.use(fn);
+    if (budget.spent) throw new RedisUnavailableError(this.name, 'request-budget');
+    try {
+      return await this.pool.use(fn);
+    } catch (err) {
+      // Dedicated connections are not hooked: read their timeouts and lost connections from the message.
+      const message = (err as Error)?.message;
+      if (message === 'Command timed out') spendBudget(budget, 'timeout');
+      else if (message === 'Connection is closed.') spendBudget(budget, 'connection-lost');
+      throw err;
+    }
   }
 
   /**

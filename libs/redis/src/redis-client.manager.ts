@@ -16,6 +16,11 @@ export class RedisClientManager implements OnModuleInit, OnApplicationShutdown {
   readonly events = new RedisEvents();
   /** `<prefix>` of every key Redwing libs write (`<prefix>:<lib>:<name>`). */
   readonly keyPrefix: string;
+  /**
+   * Whether every HTTP request runs in a Redis budget scope (one Redis wait per request; see
+   * `RedisClientModuleOptions.requestBudget`).
+   */
+  readonly requestBudget: boolean;
   private readonly clients = new Map<string, ManagedRedisClient>();
   private readonly logger = new Logger('RedisClientManager');
   private closed?: Promise<void>;
@@ -23,6 +28,7 @@ export class RedisClientManager implements OnModuleInit, OnApplicationShutdown {
   constructor(@Inject(REDIS_MODULE_OPTIONS) options: RedisClientModuleOptions) {
     const config: ResolvedRedisModuleConfig = resolveRedisConfig(options ?? {});
     this.keyPrefix = config.keyPrefix;
+    this.requestBudget = config.requestBudget;
     for (const clientConfig of config.clients) {
       const client = new ManagedRedisClient(clientConfig, this.events);
       this.clients.set(client.name, client);

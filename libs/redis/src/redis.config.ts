@@ -50,6 +50,8 @@ export interface ResolvedRedisClientConfig extends ClientSettings {
 export interface ResolvedRedisModuleConfig {
   /** First segment of every key Redwing libs write. */
   keyPrefix: string;
+  /** Every HTTP request runs in a Redis budget scope (one Redis wait per request). */
+  requestBudget: boolean;
   /** `default` first, then the named clients in the order given. */
   clients: ResolvedRedisClientConfig[];
 }
@@ -122,6 +124,7 @@ function resolve(options: unknown): ResolvedRedisModuleConfig {
     envPrefix = env.raw.keyPrefix;
   }
   const keyPrefix = checkKeyPrefix(top.keyPrefix, 'keyPrefix') ?? envPrefix ?? 'redwing';
+  const requestBudget = check.bool(top.requestBudget, 'requestBudget') ?? true;
   const explicit = checkClient(top, (p) => p);
   const topLayers = envLayer ? [explicit, envLayer] : [explicit];
   const clients = [
@@ -150,7 +153,7 @@ function resolve(options: unknown): ResolvedRedisModuleConfig {
       clients.push(buildClient({ name, prefix, connLayers: [layer], settingLayers: [layer, ...topLayers] }));
     }
   }
-  return { keyPrefix, clients };
+  return { keyPrefix, requestBudget, clients };
 }
 
 interface ClientSource {

@@ -1,7 +1,12 @@
 import { redactText } from './redact';
 
-/** Why a command was refused without reaching Redis. */
-export type RedisUnavailableReason = 'breaker-open' | 'forced-open' | 'disconnected' | 'closed';
+/**
+ * Why a command was refused without reaching Redis. `request-budget`: an earlier command of the same HTTP
+ * request (or `runWithRedisBudget` scope) timed out or lost its connection, so this request does not wait
+ * on Redis again (one Redis wait per request; `requestBudget` option of `RedisClientModule`).
+ */
+export type RedisUnavailableReason =
+  'breaker-open' | 'forced-open' | 'disconnected' | 'closed' | 'request-budget';
 
 /**
  * Thrown instead of queuing when Redis cannot be used right now: the circuit breaker is open, or the

@@ -135,6 +135,14 @@ export interface RedisClientModuleOptions extends RedisClientOptions {
   clients?: Record<string, RedisClientOptions>;
   /** First segment of every key Redwing libs write (`<prefix>:<lib>:<name>`). @default 'redwing' */
   keyPrefix?: string;
+  /**
+   * One Redis wait per HTTP request: every request runs in a budget scope, and once one of its commands
+   * (on any client) times out or loses its connection, its later commands are refused at once with
+   * `RedisUnavailableError` (reason `request-budget`) instead of each waiting `commandTimeout`, so libs fall
+   * back without a second wait. `false` turns the scope off (each command then waits on its own).
+   * @default true
+   */
+  requestBudget?: boolean;
   /** Read `REDIS_*` environment variables for fields the options leave unset. @default true */
   useEnv?: boolean;
   /** Environment to read when `useEnv` is true. @default process.env */

@@ -3,6 +3,7 @@ import { getRedisToken } from './inject-redis.decorator';
 import { RedisClientManager } from './redis-client.manager';
 import { DEFAULT_CLIENT } from './redis.constants';
 import { RedisHealthIndicator } from './redis.health';
+import { RequestBudgetInstaller } from './request-budget.http';
 import type { RedisClientModuleOptions } from './redis.interfaces';
 import {
   ConfigurableRedisModule,
@@ -42,7 +43,7 @@ function clientNames(options: Partial<RedisClientModuleOptions> | undefined): st
  * RedisClientModule.forRoot({ url: CACHE_URL, clients: { durable: { url: DURABLE_URL } } })
  */
 @Module({
-  providers: [RedisClientManager, RedisHealthIndicator],
+  providers: [RedisClientManager, RedisHealthIndicator, RequestBudgetInstaller],
   exports: [RedisClientManager, RedisHealthIndicator],
 })
 export class RedisClientModule extends ConfigurableRedisModule {

@@ -33,7 +33,7 @@ export const CLIENT_KEYS = ['url', 'host', 'port', 'username', 'password', 'db',
   'sentinelPassword', 'cluster', 'connectTimeout', 'commandTimeout', 'maxRetries', 'maxReconnectDelay', 'breaker',
   'healthCheck', 'pool', 'fallback', 'redisOptions'];
 /** Options set once, at the top level. @internal */
-export const MODULE_ONLY_KEYS = ['clients', 'keyPrefix', 'useEnv', 'env'];
+export const MODULE_ONLY_KEYS = ['clients', 'keyPrefix', 'useEnv', 'env', 'requestBudget'];
 /** Top-level options. `isGlobal` is the ConfigurableModuleBuilder extra, tolerated in case it is not stripped. @internal */
 export const MODULE_KEYS = [...CLIENT_KEYS, ...MODULE_ONLY_KEYS, 'isGlobal'];
 /** @internal */
