@@ -3,6 +3,7 @@ import { ConfigModule, ConfigService } from '@nestjs/config';
 import { RedisClientModule, type RedisClientModuleOptions } from '@redwing/redis';
 import { gatewayEnvSchema, type GatewayEnv } from './config/gateway-env.schema';
 import { cacheFeature } from './features/cache.feature';
+import { jobsFeature } from './features/jobs.feature';
 import { liveFeature } from './features/live.feature';
 import { lockFeature } from './features/lock.feature';
 import { metricsFeature } from './features/metrics.feature';
@@ -58,6 +59,7 @@ export class AppModule {
         ...sessionFeature,
         ...liveFeature,
         ...lockFeature,
+        ...jobsFeature,
       ],
     };
   }

@@ -13,7 +13,7 @@ interface Observer {
 
 /**
  * The job queue's Prometheus metrics, on the `REDWING_METRICS` registry when the app has one:
- * - `redwing_job_queue_jobs{queue,state}`: depth per state (waiting, active, delayed, prioritized, paused,
+ * - `redwing_job_queue_jobs_current{queue,state}`: depth per state (waiting, active, delayed, prioritized, paused,
  *   waiting-children, completed, failed, dead-lettered = the DLQ size), read from Redis at each scrape;
  * - `redwing_job_queue_enqueued_total{queue,result}`: adds, result accepted|rejected (fail-closed refusals);
  * - `redwing_job_queue_processed_total{queue,outcome}`: attempts that ended completed|failed (final)|retried,
@@ -79,7 +79,7 @@ export class JobQueueMetrics {
 
 function define(metrics: MetricsRegistry, counts: () => Promise<Map<string, JobCounts>>) {
   metrics.gauge({
-    name: 'redwing_job_queue_jobs',
+    name: 'redwing_job_queue_jobs_current',
     help: 'Jobs per queue and state (dead-lettered = dead-letter queue size), read from Redis at scrape time',
     labelNames: ['queue', 'state'],
     async collect() {

@@ -119,9 +119,11 @@ export class JobWorker {
     }
     const handler = this.binding.handlers.get(job.name) ?? this.binding.handlers.get(ANY_JOB);
     if (!handler) {
-      throw new UnrecoverableError(
+      const err = new UnrecoverableError(
         `${this.binding.className} has no @Process('${job.name}') handler (and no @Process() catch-all)`,
       );
+      await this.deadLetter(job, err);
+      throw err;
     }
     const attempt = job.attemptsMade + 1;
     const attempts = job.opts.attempts ?? 1;

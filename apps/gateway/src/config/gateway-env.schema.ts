@@ -31,6 +31,8 @@ export interface GatewayEnv {
   REDIS_URL?: string;
   /** URL of the `durable` Redis client (a `noeviction` instance for the job queue); unset = no such client. */
   REDIS_DURABLE_URL?: string;
+  /** `worker` runs the export processor; `producer` only enqueues. @default worker */
+  JOB_QUEUE_ROLE?: 'worker' | 'producer';
   /** Latency of the simulated slow upstream, in ms. @default 200 */
   UPSTREAM_DELAY_MS: number;
   /** Requests per minute one client may make to `GET /boards`. @default 120 */
@@ -157,6 +159,7 @@ export const gatewayEnvSchema = Joi.object<GatewayEnv>({
     .default('fastify'),
   REDIS_URL: redisUrl(),
   REDIS_DURABLE_URL: redisUrl(),
+  JOB_QUEUE_ROLE: Joi.string().valid('worker', 'producer'),
   UPSTREAM_DELAY_MS: millis(0, 60_000).default(200),
   RATE_LIMIT_BOARDS: Joi.number().integer().min(1).default(120),
   // Unset variables stay unset (the features apply the defaults documented on GatewayEnv).

@@ -1,4 +1,5 @@
 import { Injectable, OnModuleDestroy, Optional } from '@nestjs/common';
+import { JobQueueService, type JobQueueHealth } from '@redwing/job-queue';
 import { LockService, type LeaderRole } from '@redwing/lock';
 import { RedisClientManager, type RedisClientHealth } from '@redwing/redis';
 
@@ -12,6 +13,11 @@ export interface ReadinessReport {
   redis: Record<string, RedisReadiness>;
   /** This instance's role in each leader election it takes part in (`leader` / `follower` / `stopped`). */
   leader?: Record<string, LeaderRole>;
+  /**
+   * The job queue: `down` with the reason when its Redis may evict jobs (enqueues are refused), `degraded`
+   * while that Redis is unreachable. Either makes `status` `degraded` (the rest of the app still serves).
+   */
+  jobQueue?: JobQueueHealth;
   /** Time since the app module was created, in ms. */
   uptimeMs: number;
 }
@@ -28,6 +34,7 @@ export class HealthService implements OnModuleDestroy {
   constructor(
     private readonly redis: RedisClientManager,
     @Optional() private readonly locks?: LockService,
+    @Optional() private readonly jobs?: JobQueueService,
   ) {}
 
   /** Marks the app as going away, so load balancers stop sending traffic while connections drain. */
@@ -62,12 +69,15 @@ export class HealthService implements OnModuleDestroy {
         url: h.url,
       };
     }
-    const degraded = Object.values(health).some((h) => h.status !== 'up');
+    const jobQueue = this.jobs?.getHealth();
+    const degraded =
+      Object.values(health).some((h) => h.status !== 'up') || (jobQueue && jobQueue.status !== 'up');
     const leader = this.locks?.roles();
     return {
       status: degraded ? 'degraded' : 'ok',
       redis,
       ...(leader && Object.keys(leader).length ? { leader } : {}),
+      ...(jobQueue ? { jobQueue } : {}),
       uptimeMs: this.uptime(),
     };
   }
