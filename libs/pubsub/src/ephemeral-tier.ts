@@ -1,0 +1,432 @@
+import type { Logger } from '@nestjs/common';
+import { Cluster } from 'ioredis';
+import {
+  describeRedisError,
+  isRedisUnavailable,
+  runInSpan,
+  type ManagedRedisClient,
+  type RedisConnection,
+} from '@redwing/redis';
+import { PubSubChannelError } from './pubsub.errors';
+import type { PubSubMessage, PubSubState, PubSubSubscription } from './pubsub.interfaces';
+import type { PubSubMetrics } from './pubsub.metrics';
+import type { Envelope } from './resumable-cursor';
+
+const PATTERN = /^[A-Za-z0-9_.:*?-]{1,200}$/;
+
+/** A `subscribe` handler. */
+export type Handler = (message: PubSubMessage<unknown>) => void;
+
+/** A reader of a channel's live resumable events (a `subscribeFrom` cursor). */
+export interface LiveReader {
+  onLive(id: string, prev: string, env: Envelope): void;
+}
+
+/** A reader's place on a channel's subscription: resolved once subscribed; `leave` drops it. */
+export interface ChannelMembership {
+  subscribed: Promise<void>;
+  leave(): Promise<void>;
+}
+
+/** What the ephemeral tier needs from the service. */
+export interface EphemeralTierHost {
+  client: ManagedRedisClient;
+  /** `<prefix>:pubsub:` — every Redis channel of the lib starts with it. */
+  namespace: string;
+  /** This instance's id in every envelope. */
+  origin: string;
+  metrics: PubSubMetrics;
+  logger: Logger;
+  /** The subscriber connection is subscribed again after a reconnect (resumable readers catch up). */
+  reconnected(): void;
+}
+
+interface ChannelEntry {
+  channel: string;
+  handlers: Set<Handler>;
+  readers: Set<LiveReader>;
+  subscribed: Promise<void>;
+}
+
+interface PatternEntry {
+  pattern: string;
+  regex: RegExp;
+  handlers: Set<Handler>;
+  subscribed: Promise<void>;
+}
+
+/** The Redis channel of a lib channel: `<prefix>:pubsub:{<channel>}` (the stream key shares the hash tag). */
+export function redisChannelOf(namespace: string, channel: string): string {
+  return `${namespace}{${channel}}`;
+}
+
+/** A subscription whose `unsubscribe` runs `stop` once. */
+export function subscription(ready: Promise<void>, stop: () => Promise<void>): PubSubSubscription {
+  let done: Promise<void> | undefined;
+  return { ready, unsubscribe: () => (done ??= stop()) };
+}
+
+/**
+ * The ephemeral tier: the one subscriber connection per instance (sharded `SSUBSCRIBE` connections on
+ * Cluster), the channel and pattern subscriptions with their handlers, delivery of every message to them
+ * (local publishes at once, also while Redis is down), and the `up`/`degraded` state, which follows the
+ * subscriber connection; ioredis re-subscribes after every reconnect.
+ */
+export class EphemeralTier {
+  private readonly channels = new Map<string, ChannelEntry>();
+  private readonly patterns = new Map<string, PatternEntry>();
+  private readonly stateListeners = new Set<(state: PubSubState) => void>();
+  private readonly client: ManagedRedisClient;
+  private readonly sharded: boolean;
+  private sub?: RedisConnection;
+  private state: PubSubState = 'degraded';
+  private wasUp = false;
+  private closed = false;
+
+  constructor(private readonly host: EphemeralTierHost) {
+    this.client = host.client;
+    this.sharded = host.client.topology === 'cluster';
+  }
+
+  /** Open the subscriber connection (never waits for Redis). */
+  start(): void {
+    const sub = this.subscriber();
+    if (sub.status === 'ready') void this.onSubscriberReady();
+  }
+
+  getState(): PubSubState {
+    return this.state;
+  }
+
+  onStateChange(listener: (state: PubSubState) => void): () => void {
+    this.stateListeners.add(listener);
+    return () => this.stateListeners.delete(listener);
+  }
+
+  /** Deliver to this instance's handlers at once and send to Redis; false when Redis is unavailable. */
+  publish(channel: string, env: Envelope, json: string): Promise<boolean> {
+    queueMicrotask(() => this.dispatch(channel, '', '', env));
+    if (!this.client.isAvailable()) {
+      this.host.metrics.drop('redis-unavailable');
+      return Promise.resolve(false);
+    }
+    const message = `\n\n${json}`;
+    const redisChannel = this.redisChannel(channel);
+    const sent = this.sharded
+      ? (this.client.command as Cluster).spublish(redisChannel, message)
+      : this.client.command.publish(redisChannel, message);
+    return sent.then(
+      () => true,
+      (err: unknown) => {
+        if (!isRedisUnavailable(err)) throw err;
+        this.host.metrics.drop('redis-unavailable');
+        return false;
+      },
+    );
+  }
+
+  /** Add a handler to a (valid) channel. */
+  subscribe(channel: string, handler: Handler): PubSubSubscription {
+    const entry = this.channelEntry(channel);
+    entry.handlers.add(handler);
+    return subscription(entry.subscribed, () => {
+      entry.handlers.delete(handler);
+      return this.release(entry);
+    });
+  }
+
+  /** Add a live reader to a (valid) channel, subscribing it if it is new. */
+  join(channel: string, reader: LiveReader): ChannelMembership {
+    const entry = this.channelEntry(channel);
+    entry.readers.add(reader);
+    return {
+      subscribed: entry.subscribed,
+      leave: () => {
+        entry.readers.delete(reader);
+        return this.release(entry);
+      },
+    };
+  }
+
+  /** Add a handler to a pattern (`*`, `?`; standalone only). */
+  subscribePattern(pattern: string, handler: Handler): PubSubSubscription {
+    if (!PATTERN.test(pattern)) {
+      throw new PubSubChannelError(pattern, 'a pattern may use A-Z a-z 0-9 _ . : - and the wildcards * ?');
+    }
+    if (this.sharded) {
+      throw new PubSubChannelError(
+        pattern,
+        'patterns are not available on Cluster (channels are sharded); subscribe to channels',
+      );
+    }
+    const redisPattern = escapeGlob(this.host.namespace) + `{${pattern}}`;
+    let entry = this.patterns.get(redisPattern);
+    if (!entry) {
+      const regex = new RegExp(
+        `^${pattern.replace(/[.]/g, '\\.').replace(/\*/g, '.*').replace(/\?/g, '.')}$`,
+      );
+      const subscribed = this.subscriber()
+        .psubscribe(redisPattern)
+        .then(
+          () => undefined,
+          (err: unknown) => this.host.logger.warn(`psubscribe ${pattern}: ${describeRedisError(err)}`),
+        );
+      entry = { pattern, regex, handlers: new Set(), subscribed };
+      this.patterns.set(redisPattern, entry);
+    }
+    const e = entry;
+    e.handlers.add(handler);
+    return subscription(e.subscribed, async () => {
+      e.handlers.delete(handler);
+      if (e.handlers.size || this.patterns.get(redisPattern) !== e) return;
+      this.patterns.delete(redisPattern);
+      await this.sub?.punsubscribe(redisPattern).catch(() => undefined);
+    });
+  }
+
+  /** Stop listening and leave our channels (close the sharded connections, which are ours alone). */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    const sub = this.sub;
+    if (!sub) return;
+    sub.removeListener('message', this.onMessage);
+    sub.removeListener('pmessage', this.onPatternMessage);
+    sub.removeListener('smessage', this.onMessage);
+    sub.removeListener('ready', this.onReadyEvent);
+    sub.removeListener('close', this.onDown);
+    sub.removeListener('-subscriber', this.onDown);
+    sub.removeListener('+subscriber', this.onReadyEvent);
+    const ours = [...this.channels.keys()].map((c) => this.redisChannel(c));
+    const patterns = [...this.patterns.keys()];
+    this.channels.clear();
+    this.patterns.clear();
+    if (this.sharded) {
+      await closeQuietly(sub);
+    } else if (sub.status === 'ready') {
+      // The standalone subscriber connection is shared with other libs: leave only our channels.
+      await withTimeout(
+        Promise.all([
+          ours.length && sub.unsubscribe(...ours),
+          patterns.length && sub.punsubscribe(...patterns),
+        ]),
+        this.client.config.commandTimeout,
+      );
+    }
+  }
+
+  // ---------------------------------------------------------------------------------------------
+
+  private subscriber(): RedisConnection {
+    if (this.sub) return this.sub;
+    let sub: RedisConnection;
+    if (this.sharded) {
+      // The manager's subscriber is a plain Cluster subscriber (one node, SUBSCRIBE); sharded channels need
+      // a connection per shard, which ioredis manages with `shardedSubscribers`.
+      const cluster = this.client.config.cluster!;
+      sub = new Cluster(cluster.nodes, {
+        ...cluster.options,
+        enableOfflineQueue: true,
+        shardedSubscribers: true,
+        redisOptions: { ...cluster.options.redisOptions, commandTimeout: undefined },
+      });
+      sub.on('error', () => undefined);
+      sub.on('smessage', this.onMessage);
+      sub.on('-subscriber', this.onDown);
+      sub.on('+subscriber', this.onReadyEvent);
+      sub.connect().catch(() => undefined);
+    } else {
+      sub = this.client.subscriber();
+      sub.on('message', this.onMessage);
+      sub.on('pmessage', this.onPatternMessage);
+    }
+    sub.on('ready', this.onReadyEvent);
+    sub.on('close', this.onDown);
+    this.sub = sub;
+    return sub;
+  }
+
+  private readonly onReadyEvent = (): void => void this.onSubscriberReady();
+
+  /**
+   * The subscriber connection is (again) ready: ioredis re-sends our subscriptions first; a PING on the same
+   * connection answers only after they are processed, so the catch-up reads start once live delivery is on.
+   */
+  private async onSubscriberReady(): Promise<void> {
+    const sub = this.sub;
+    if (!sub || this.closed) return;
+    if (!this.sharded)
+      await withTimeout(
+        (sub as { ping(): Promise<unknown> }).ping().catch(() => undefined),
+        2_000,
+      );
+    if (this.closed || (sub.status !== 'ready' && !this.sharded)) return;
+    const reconnect = this.wasUp;
+    this.wasUp = true;
+    if (reconnect) this.host.metrics.counts.reconnects++;
+    if (this.state !== 'up') this.setState('up');
+    if (reconnect) this.host.reconnected();
+  }
+
+  private readonly onDown = (): void => {
+    if (!this.closed && this.state !== 'degraded') this.setState('degraded');
+  };
+
+  private setState(state: PubSubState): void {
+    this.state = state;
+    const { logger } = this.host;
+    if (state === 'degraded') logger.warn('subscriber connection lost; delivering local events only');
+    else if (this.host.metrics.counts.reconnects > 0) logger.log('subscriber connection back; re-subscribed');
+    for (const listener of this.stateListeners) {
+      try {
+        listener(state);
+      } catch (err) {
+        logger.warn(`a state listener threw: ${(err as Error)?.message}`);
+      }
+    }
+  }
+
+  private readonly onMessage = (redisChannel: string, message: string): void => {
+    if (!redisChannel.startsWith(this.host.namespace)) return;
+    this.receive(message, undefined);
+  };
+
+  private readonly onPatternMessage = (pattern: string, redisChannel: string, message: string): void => {
+    if (!redisChannel.startsWith(this.host.namespace) || !this.patterns.has(pattern)) return;
+    this.receive(message, pattern);
+  };
+
+  private receive(message: string, pattern: string | undefined): void {
+    const a = message.indexOf('\n');
+    const b = message.indexOf('\n', a + 1);
+    if (a < 0 || b < 0) return;
+    const id = message.slice(0, a);
+    let env: Envelope;
+    try {
+      env = JSON.parse(message.slice(b + 1)) as Envelope;
+    } catch {
+      return;
+    }
+    // Own ephemeral messages were delivered locally when published.
+    if (!id && env.o === this.host.origin) return;
+    const prev = message.slice(a + 1, b);
+    if (pattern) this.dispatchPattern(pattern, id, env);
+    else this.dispatch(env.c, id, prev, env);
+  }
+
+  /** Deliver one message to this instance's handlers of its channel (and matching patterns for local ones). */
+  private dispatch(channel: string, id: string, prev: string, env: Envelope): void {
+    const entry = this.channels.get(channel);
+    const fromRedis = id !== '' || env.o !== this.host.origin;
+    if (!entry && (fromRedis || this.patterns.size === 0)) return;
+    this.host.metrics.observeLatency(env.ts);
+    const run = () => {
+      if (entry) {
+        const message = toMessage(env, id, undefined);
+        for (const h of entry.handlers) this.call(h, message);
+        if (id) for (const reader of entry.readers) reader.onLive(id, prev, env);
+      }
+      // Local publishes never come back from Redis, so local pattern handlers are matched here.
+      if (!fromRedis) {
+        for (const p of this.patterns.values()) if (p.regex.test(channel)) this.runPattern(p, id, env);
+      }
+    };
+    if (env.tp) {
+      runInSpan(
+        'pubsub.deliver',
+        { 'messaging.destination.name': channel, 'redwing.pubsub.publish_traceparent': env.tp },
+        run,
+      );
+    } else run();
+  }
+
+  private dispatchPattern(redisPattern: string, id: string, env: Envelope): void {
+    const p = this.patterns.get(redisPattern);
+    if (p) this.runPattern(p, id, env);
+  }
+
+  private runPattern(p: PatternEntry, id: string, env: Envelope): void {
+    const message = toMessage(env, id, p.pattern);
+    for (const h of p.handlers) this.call(h, message);
+  }
+
+  private call(handler: Handler, message: PubSubMessage<unknown>): void {
+    this.host.metrics.counts.delivered++;
+    try {
+      handler(message);
+    } catch (err) {
+      this.host.metrics.drop('handler-error');
+      this.host.logger.warn(`a subscribe handler of ${message.channel} threw: ${(err as Error)?.message}`);
+    }
+  }
+
+  private channelEntry(channel: string): ChannelEntry {
+    let entry = this.channels.get(channel);
+    if (!entry) {
+      const sub = this.subscriber();
+      const redisChannel = this.redisChannel(channel);
+      const subscribed = (
+        this.sharded
+          ? whenReady(sub).then(() => (sub as Cluster).ssubscribe(redisChannel))
+          : sub.subscribe(redisChannel)
+      ).then(
+        () => undefined,
+        (err: unknown) => this.host.logger.warn(`subscribe ${channel}: ${describeRedisError(err)}`),
+      );
+      entry = { channel, handlers: new Set(), readers: new Set(), subscribed };
+      this.channels.set(channel, entry);
+    }
+    return entry;
+  }
+
+  private async release(entry: ChannelEntry): Promise<void> {
+    if (entry.handlers.size || entry.readers.size || this.channels.get(entry.channel) !== entry) return;
+    this.channels.delete(entry.channel);
+    const sub = this.sub;
+    if (!sub || this.closed) return;
+    const redisChannel = this.redisChannel(entry.channel);
+    await (this.sharded ? (sub as Cluster).sunsubscribe(redisChannel) : sub.unsubscribe(redisChannel)).catch(
+      () => undefined,
+    );
+  }
+
+  private redisChannel(channel: string): string {
+    return redisChannelOf(this.host.namespace, channel);
+  }
+}
+
+/**
+ * On Cluster, SSUBSCRIBE only once the sharded subscribers exist: one sent from the offline queue while the
+ * cluster connects lands on a connection whose messages are not forwarded.
+ */
+function whenReady(sub: RedisConnection): Promise<void> {
+  if (sub.status === 'ready') return Promise.resolve();
+  return new Promise((resolve) => sub.once('ready', () => resolve()));
+}
+
+function toMessage(env: Envelope, id: string, pattern: string | undefined): PubSubMessage<unknown> {
+  const message: PubSubMessage<unknown> = { channel: env.c, data: env.d, ts: env.ts };
+  if (env.t) message.type = env.t;
+  if (id) message.id = id;
+  if (pattern) message.pattern = pattern;
+  return message;
+}
+
+function escapeGlob(text: string): string {
+  return text.replace(/[*?[\]\\]/g, '\\$&');
+}
+
+async function withTimeout(p: Promise<unknown>, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([p.catch(() => undefined), new Promise((r) => (timer = setTimeout(r, ms)))]);
+  clearTimeout(timer);
+}
+
+async function closeQuietly(conn: RedisConnection): Promise<void> {
+  const ended = new Promise<void>((resolve) => {
+    if (conn.status === 'end') resolve();
+    else conn.once('end', () => resolve());
+  });
+  conn.disconnect();
+  await withTimeout(ended, 2_000);
+}
