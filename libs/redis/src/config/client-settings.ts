@@ -12,7 +12,7 @@ export type ResolvedHealthCheckOptions = Required<RedisHealthCheckOptions>;
 export type ResolvedPoolOptions = Required<RedisPoolOptions>;
 export type ResolvedFallbackOptions = Required<RedisFallbackOptions>;
 
-/** A client's timeouts and sections, each from the first layer that sets it, else its default. @internal */
+/** A client's timeouts and sections, each from the first layer that sets it, else its default (public: `ResolvedRedisClientConfig` extends it, so it ships in the .d.ts). */
 export interface ClientSettings {
   commandTimeout: number;
   connectTimeout: number;
