@@ -205,12 +205,29 @@
     text('instance', body.instance);
   }
 
+  // Counts per state of the export queue and its dead-letter queue size (GET /jobs).
+  function renderJobs(jobs) {
+    const c = jobs.body && jobs.body.counts;
+    if (!c) {
+      text('jobs', '–');
+      text('jobs-sub', 'job queue unavailable');
+      return;
+    }
+    text('jobs', `${c.waiting + c.prioritized + c.delayed} queued · ${c.active} active`);
+    text(
+      'jobs-sub',
+      `${c.completed} completed · ${c.failed} failed · dead-letter queue ${c['dead-lettered']}`,
+    );
+  }
+
   async function refresh() {
-    const [ready, overview, series] = await Promise.all([
+    const [ready, overview, series, jobs] = await Promise.all([
       getJson('/health/ready'),
       getJson('/stats/overview'),
       getJson(`/stats/series?minutes=${WINDOW_MINUTES}`),
+      getJson('/jobs'),
     ]);
+    renderJobs(jobs);
     renderStatus(ready);
     renderClients(ready, overview);
     renderMemory(overview);
