@@ -109,6 +109,8 @@ export interface GatewayEnv {
   AUTH_DEMO_USERS?: string;
   /** Least severe level that is logged. @default log */
   LOG_LEVEL: GatewayLogLevel;
+  /** `production` turns off the development defaults (demo users, the well-known session key). */
+  NODE_ENV?: string;
   REDIS_CONNECT_TIMEOUT?: number;
   REDIS_COMMAND_TIMEOUT?: number;
   REDIS_MAX_RETRIES?: number;
@@ -215,6 +217,7 @@ export const gatewayEnvSchema = Joi.object<GatewayEnv>({
   LOG_LEVEL: Joi.string()
     .valid(...LOG_LEVELS)
     .default('log'),
+  NODE_ENV: Joi.string().allow(''),
   // Same ranges as @redwing/redis, so a bad value fails here first, with every other problem.
   REDIS_CONNECT_TIMEOUT: millis(1, 600_000),
   REDIS_COMMAND_TIMEOUT: millis(1, 600_000),
