@@ -23,7 +23,8 @@ const PEERS = [
   'reflect-metadata',
   'rxjs',
 ] as const;
-const SETUP_TIMEOUT = 240_000;
+// Builds all eight libs (tsc, one after another) before packing: minutes on a busy 2-core machine.
+const SETUP_TIMEOUT = 540_000;
 const BUILTINS = new Set(builtinModules);
 
 interface PackedLib {
@@ -138,7 +139,7 @@ describe('packaging: @redwing/redis installed from its tarball outside the repo'
   let installed = false;
 
   beforeAll(async () => {
-    const pack = run(process.execPath, [path.join(ROOT, 'scripts', 'pack.js')], ROOT, 180_000);
+    const pack = run(process.execPath, [path.join(ROOT, 'scripts', 'pack.js')], ROOT, 360_000);
     if (pack.status !== 0) throw new Error(explain('npm run pack', pack));
     packed = JSON.parse(fs.readFileSync(path.join(PACK_DIR, 'manifest.json'), 'utf8')) as PackedLib[];
     const found = packed.find((p) => p.name === '@redwing/redis');
