@@ -24,8 +24,10 @@ export interface BoardExportResult {
 const STEPS = 5;
 
 /**
- * Exports a board in `STEPS` simulated steps, reporting progress (0–100) after each; progress and completion
- * are also published on the pub/sub channel `job:<id>` when `PubSubModule` is loaded.
+ * Exports a board in `STEPS` simulated steps, reporting progress (0–100) after each. When `PubSubModule` is
+ * loaded, each step, the completion and a failed attempt are also published as resumable events on the
+ * channel `job:<id>` (what `/live` sockets follow): `job.progress {jobId, progress}`, `job.completed {jobId,
+ * result}`, `job.failed {jobId, error, attempt, final}` (`final`: no retry follows, the job is dead-lettered).
  */
 @Injectable()
 @Processor({ queue: EXPORTS_QUEUE, concurrency: 4 })
@@ -36,28 +38,36 @@ export class BoardExportProcessor {
 
   @Process('board-export')
   async export(job: Job<BoardExportData>, ctx: JobContext): Promise<BoardExportResult> {
-    for (let step = 1; step <= STEPS; step++) {
-      if (ctx.signal.aborted) throw new Error('export interrupted by shutdown; it will be retried');
-      await new Promise((resolve) => setTimeout(resolve, job.data.stepMs));
-      const progress = Math.round((step / STEPS) * 100);
-      await job.updateProgress(progress);
-      this.publish(job.id!, { type: 'progress', progress });
+    const jobId = job.id!;
+    try {
+      for (let step = 1; step <= STEPS; step++) {
+        if (ctx.signal.aborted) throw new Error('export interrupted by shutdown; it will be retried');
+        await new Promise((resolve) => setTimeout(resolve, job.data.stepMs));
+        const progress = Math.round((step / STEPS) * 100);
+        await job.updateProgress(progress);
+        this.publish(jobId, 'job.progress', { jobId, progress });
+      }
+    } catch (err) {
+      const error = (err as Error)?.message ?? String(err);
+      this.publish(jobId, 'job.failed', { jobId, error, attempt: ctx.attempt, final: ctx.isFinalAttempt });
+      throw err;
     }
     const result: BoardExportResult = {
       boardId: job.data.boardId,
       format: 'json',
-      url: `/exports/board-${job.data.boardId}-${job.id}.json`,
+      url: `/exports/board-${job.data.boardId}-${jobId}.json`,
       steps: STEPS,
       generatedAt: new Date().toISOString(),
     };
-    this.publish(job.id!, { type: 'completed', result });
+    this.publish(jobId, 'job.completed', { jobId, result });
     return result;
   }
 
-  private publish(id: string, message: object): void {
-    // Live updates are best effort; GET /jobs/:id is the source of truth.
+  private publish(id: string, type: string, data: object): void {
+    // Live updates are best effort (resumable: a socket that subscribes late can ask from lastEventId "0-0");
+    // GET /jobs/:id is the source of truth.
     this.pubsub
-      ?.publish(`job:${id}`, message)
+      ?.publishEvent(`job:${id}`, { type, data })
       .catch((err: unknown) => this.logger.debug(`publish: ${String(err)}`));
   }
 }

@@ -62,10 +62,20 @@ async function load<T>(fn: () => Promise<T>): Promise<T> {
 }
 
 /**
+ * A job id of the export queue: BullMQ's sequential number, or `idem-` + 32 base64url characters for a job
+ * added with an idempotency key.
+ */
+const JOB_CHANNEL = /^job:(?:[1-9]\d{0,14}|idem-[A-Za-z0-9_-]{32})$/;
+
+/**
  * Who may subscribe to what: `board:<1..1000>` is public (boards are public in the demo); `user:<id>` only
- * for that user. Anything else does not exist.
+ * for that user; `job:<id>` (progress of a board export, see `BoardExportProcessor`) for any socket, because
+ * exports are of public boards. Sequential job ids are guessable: whoever follows a job id sees exactly what
+ * `GET /jobs/:id` shows. A queue whose jobs are not public must not publish on `job:<id>` (or needs an owner
+ * check here). Anything else does not exist.
  */
 export function authorize(channel: string, identity: LiveIdentity): 'ok' | 'forbidden' | 'invalid-channel' {
+  if (channel.startsWith('job:')) return JOB_CHANNEL.test(channel) ? 'ok' : 'invalid-channel';
   const board = /^board:(\d{1,4})$/.exec(channel);
   if (board) {
     const id = Number(board[1]);
