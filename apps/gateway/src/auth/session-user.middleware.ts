@@ -12,7 +12,7 @@ import { SessionService } from '@redwing/session';
 export class SessionUserMiddleware implements NestMiddleware {
   constructor(private readonly sessions: SessionService) {}
 
-  async use(req: IncomingMessage & { user?: unknown }, res: unknown, next: () => void): Promise<void> {
+  async use(req: IncomingMessage & { user?: unknown }, _res: unknown, next: () => void): Promise<void> {
     const state = await this.sessions.resolveRequest(req);
     const userId = state.session?.userId;
     if (userId !== undefined && userId !== null) req.user = { id: userId };
