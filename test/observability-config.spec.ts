@@ -170,7 +170,7 @@ describe('metric names the code exports', () => {
       'redwing_session_rejected_total',
       'redwing_pubsub_dropped_total',
       'redwing_lock_lost_total',
-      'redwing_job_queue_jobs',
+      'redwing_job_queue_jobs_current',
       'redwing_live_sockets_current',
       'process_cpu_seconds_total',
       'nodejs_heap_size_used_bytes',

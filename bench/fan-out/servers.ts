@@ -110,7 +110,7 @@ export async function peer(url: string, kind: PeerKind): Promise<FanOutSide> {
     },
     close: async () => {
       for (const i of [a, b]) {
-        await new Promise<void>((resolve) => i.io.close(() => resolve()));
+        await new Promise<void>((resolve) => void i.io.close(() => resolve()));
         // QUIT lets the adapter's commands in flight finish instead of rejecting them unhandled.
         for (const c of i.clients) await c.quit().catch(() => c.disconnect());
       }

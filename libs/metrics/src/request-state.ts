@@ -41,6 +41,9 @@ export function deleteRequestState(raw: IncomingMessage): void {
   states.delete(raw);
 }
 
+/** Catch-all paths Nest mounts path-wide middleware on (`{*path}`, `*`, `/*`, with or without a slash). */
+const MIDDLEWARE_MOUNT = /^\/?(\{\*\w+\}|\*|\(\.\*\))$/;
+
 /**
  * The route template of a request as the adapter matched it (`/boards/:id`), or `undefined` when no
  * route matched (404) — never the raw path. Fastify: `routeOptions.url`; Express: `baseUrl + route.path`.
@@ -55,6 +58,11 @@ export function routeTemplateOf(request: unknown): string | undefined {
   };
   if (r.raw !== undefined) return r.routeOptions?.url || undefined;
   const path = r.route?.path;
-  if (typeof path === 'string') return `${r.baseUrl ?? ''}${path}` || '/';
-  return undefined;
+  if (typeof path !== 'string') return undefined;
+  // Express keeps `req.route` of the last matched layer. Nest mounts middleware applied to every path
+  // (`forRoutes({ path: '{*path}', method: ALL })`) as a catch-all route, so a request no controller
+  // matched (a 404) would otherwise be labelled with the middleware's mount instead of `unmatched`. A
+  // controller route of exactly that shape (`@All('{*path}')`) is labelled `unmatched` too.
+  if (MIDDLEWARE_MOUNT.test(path)) return undefined;
+  return `${r.baseUrl ?? ''}${path}` || '/';
 }

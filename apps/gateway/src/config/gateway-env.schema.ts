@@ -33,6 +33,14 @@ export interface GatewayEnv {
   REDIS_DURABLE_URL?: string;
   /** `worker` runs the export processor; `producer` only enqueues. @default worker */
   JOB_QUEUE_ROLE?: 'worker' | 'producer';
+  /** Attempts per job before it is dead-lettered (read by @redwing/job-queue). @default 3 */
+  JOB_QUEUE_ATTEMPTS?: number;
+  /** How long shutdown waits for active jobs, ms (read by @redwing/job-queue). @default 10_000 */
+  JOB_QUEUE_DRAIN_TIMEOUT?: number;
+  /** How long an idempotency key returns the same job, ms (read by @redwing/job-queue). @default 86_400_000 */
+  JOB_QUEUE_IDEMPOTENCY_WINDOW?: number;
+  /** `refuse`, `unhealthy` or `warn` when Redis may evict queue keys (read by @redwing/job-queue). @default refuse */
+  JOB_QUEUE_DURABILITY_GUARD?: 'refuse' | 'unhealthy' | 'warn';
   /** Latency of the simulated slow upstream, in ms. @default 200 */
   UPSTREAM_DELAY_MS: number;
   /** Requests per minute one client may make to `GET /boards`. @default 120 */
@@ -162,6 +170,11 @@ export const gatewayEnvSchema = Joi.object<GatewayEnv>({
   REDIS_URL: redisUrl(),
   REDIS_DURABLE_URL: redisUrl(),
   JOB_QUEUE_ROLE: Joi.string().valid('worker', 'producer'),
+  // Same ranges as @redwing/job-queue (which reads them), so a bad value fails here with every other problem.
+  JOB_QUEUE_ATTEMPTS: integerVar(1, 1_000, 'attempts per job'),
+  JOB_QUEUE_DRAIN_TIMEOUT: integerVar(0, 3_600_000, 'drain timeout at shutdown, ms'),
+  JOB_QUEUE_IDEMPOTENCY_WINDOW: integerVar(1_000, 2_592_000_000, 'idempotency window, ms'),
+  JOB_QUEUE_DURABILITY_GUARD: Joi.string().valid('refuse', 'unhealthy', 'warn'),
   UPSTREAM_DELAY_MS: millis(0, 60_000).default(200),
   RATE_LIMIT_BOARDS: Joi.number().integer().min(1).default(120),
   // Unset variables stay unset (the features apply the defaults documented on GatewayEnv).
