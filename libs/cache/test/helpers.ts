@@ -3,7 +3,7 @@ import type { ModuleMetadata } from '@nestjs/common';
 import { Test, type TestingModule } from '@nestjs/testing';
 import { RedisClientManager, RedisClientModule, type RedisClientModuleOptions } from '@redwing/redis';
 import { CacheModule, CacheService, type CacheModuleOptions } from '@redwing/cache';
-import { fastRedisOptions, sleep, waitFor } from '../../../test/harness';
+import { sleep, waitFor } from '../../../test/harness';
 
 export { fastRedisOptions, sleep, waitFor } from '../../../test/harness';
 
@@ -14,16 +14,9 @@ export interface CacheInstance {
   manager: RedisClientManager;
 }
 
-/** Where the cache's Redis is: a URL, or Cluster seed nodes. */
-export type Topology = { url: string } | { cluster: Array<{ host: string; port: number }> };
+import { redisOptions, type Topology } from '../../../test/harness/nest-testing';
 
-export function redisOptions(
-  topology: Topology,
-  extra: Partial<RedisClientModuleOptions> = {},
-): RedisClientModuleOptions {
-  const base = 'url' in topology ? { url: topology.url } : { cluster: { nodes: topology.cluster } };
-  return { ...fastRedisOptions(), ...base, ...extra };
-}
+export { redisOptions, type Topology };
 
 /** Boots an instance, waits until its client is ready and its invalidation subscriber is in sync. */
 export async function bootCache(

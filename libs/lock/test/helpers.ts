@@ -1,26 +1,17 @@
 import { fork, type ChildProcess, type Serializable } from 'node:child_process';
 import * as path from 'node:path';
-import { Global, Module, type ModuleMetadata } from '@nestjs/common';
+import type { ModuleMetadata } from '@nestjs/common';
 import { Test, type TestingModule } from '@nestjs/testing';
 import { MetricsService } from '@redwing/metrics';
 import { LockModule, LockService, type LockModuleOptions } from '@redwing/lock';
-import {
-  RedisClientManager,
-  RedisClientModule,
-  REDWING_METRICS,
-  type RedisClientModuleOptions,
-} from '@redwing/redis';
+import { RedisClientManager, RedisClientModule, type RedisClientModuleOptions } from '@redwing/redis';
 import { CapturingLogger, fastRedisOptions, waitFor } from '../../../test/harness';
 
 export { CapturingLogger, fastRedisOptions, sleep, waitFor } from '../../../test/harness';
 
-/** Only the registry of `@redwing/metrics` under `REDWING_METRICS` (what the lock lib injects). */
-@Global()
-@Module({
-  providers: [MetricsService, { provide: REDWING_METRICS, useExisting: MetricsService }],
-  exports: [MetricsService, REDWING_METRICS],
-})
-export class TestMetricsModule {}
+import { TestMetricsModule } from '../../../test/harness/nest-testing';
+
+export { TestMetricsModule };
 
 export interface Booted {
   module: TestingModule;

@@ -1,4 +1,4 @@
-import { Global, Module, type INestApplication, type ModuleMetadata, type Type } from '@nestjs/common';
+import { type INestApplication, type ModuleMetadata, type Type } from '@nestjs/common';
 import { APP_GUARD } from '@nestjs/core';
 import { ExpressAdapter } from '@nestjs/platform-express';
 import { FastifyAdapter } from '@nestjs/platform-fastify';
@@ -10,12 +10,7 @@ import {
   RateLimitService,
   type RateLimitModuleOptions,
 } from '@redwing/rate-limit';
-import {
-  RedisClientManager,
-  RedisClientModule,
-  REDWING_METRICS,
-  type RedisClientModuleOptions,
-} from '@redwing/redis';
+import { RedisClientManager, RedisClientModule, type RedisClientModuleOptions } from '@redwing/redis';
 import { CapturingLogger, fastRedisOptions } from '../../../test/harness';
 
 export { CapturingLogger, fastRedisOptions, sleep, waitFor } from '../../../test/harness';
@@ -25,17 +20,9 @@ const fastRedis = fastRedisOptions({ commandTimeout: 500 });
 
 export type Adapter = 'fastify' | 'express';
 
-/**
- * Only the registry API of `@redwing/metrics` under the `REDWING_METRICS` token (what the rate limiter
- * injects, as `MetricsModule` provides it), without the metrics module's HTTP interceptor, tracing and
- * environment.
- */
-@Global()
-@Module({
-  providers: [MetricsService, { provide: REDWING_METRICS, useExisting: MetricsService }],
-  exports: [MetricsService, REDWING_METRICS],
-})
-export class TestMetricsModule {}
+import { TestMetricsModule } from '../../../test/harness/nest-testing';
+
+export { TestMetricsModule };
 
 export interface Booted {
   module: TestingModule;

@@ -8,10 +8,10 @@ import {
   type RedisClientModuleOptions,
 } from '@redwing/redis';
 import { SessionModule, SessionService, type SessionModuleOptions } from '@redwing/session';
-import { fastRedisOptions } from '../../../test/harness';
 
-/** Where the sessions' Redis is: a URL, or Cluster seed nodes. */
-export type Topology = { url: string } | { cluster: Array<{ host: string; port: number }> };
+import { redisOptions, type Topology } from '../../../test/harness/nest-testing';
+
+export { redisOptions, type Topology };
 
 export const KEY_1 = 'test-key-one-0123456789abcdefghijklmnopqrstuvwxyz';
 export const KEY_2 = 'test-key-two-0123456789abcdefghijklmnopqrstuvwxyz';
@@ -58,14 +58,6 @@ export interface SessionInstance {
   sessions: SessionService;
   manager: RedisClientManager;
   metrics: RecordingMetrics;
-}
-
-export function redisOptions(
-  topology: Topology,
-  extra: Partial<RedisClientModuleOptions> = {},
-): RedisClientModuleOptions {
-  const base = 'url' in topology ? { url: topology.url } : { cluster: { nodes: topology.cluster } };
-  return { ...fastRedisOptions(), ...base, ...extra };
 }
 
 /** A Nest context with RedisClientModule + SessionModule; waits for Redis and the revocation channel. */
