@@ -248,25 +248,33 @@ export class JobQueue {
     return this.guarded('replay', async () => {
       const dead = await this.deadLetterQueue.getJob(deadId(id));
       if (!dead) throw new JobNotFoundError(this.name, id, 'dead-letter queue');
-      let runsAs = id;
-      const original = await this.queue.getJob(id);
-      if (original) {
-        if ((await original.getState()) === 'failed') {
-          await original.retry('failed', { resetAttemptsMade: true, resetAttemptsStarted: true });
-        }
-      } else {
-        const envelope = dead.data as DeadLetterEnvelope;
-        const { deduplication: _dedup, repeatJobKey: _key, jobId: _id, ...opts } = envelope.opts ?? {};
-        const custom = !/^\d+$/.test(id);
-        const added = await this.queue.add(
-          envelope.name,
-          envelope.data,
-          custom ? { ...opts, jobId: id } : opts,
-        );
-        runsAs = added.id!;
-      }
+      const envelope = dead.data as DeadLetterEnvelope;
+      // Removed before the job runs again: a replayed job that fails again at once writes its new dead letter
+      // under the same id, which an add would silently skip while the old letter still exists (and the old
+      // letter's removal would then delete the only record). Put back if the replay itself fails.
       await dead.remove();
-      return runsAs;
+      try {
+        let runsAs = id;
+        const original = await this.queue.getJob(id);
+        if (original) {
+          if ((await original.getState()) === 'failed') {
+            await original.retry('failed', { resetAttemptsMade: true, resetAttemptsStarted: true });
+          }
+        } else {
+          const { deduplication: _dedup, repeatJobKey: _key, jobId: _id, ...opts } = envelope.opts ?? {};
+          const custom = !/^\d+$/.test(id);
+          const added = await this.queue.add(
+            envelope.name,
+            envelope.data,
+            custom ? { ...opts, jobId: id } : opts,
+          );
+          runsAs = added.id!;
+        }
+        return runsAs;
+      } catch (err) {
+        await this.addDeadLetter(id, envelope);
+        throw err;
+      }
     });
   }
 
@@ -306,8 +314,12 @@ export class JobQueue {
       attemptsMade: Math.max(job.attemptsMade, job.attemptsStarted ?? 0),
       failedAt: Date.now(),
     };
-    await this.deadLetterQueue.add(job.name, envelope, {
-      jobId: deadId(job.id!),
+    await this.addDeadLetter(job.id!, envelope);
+  }
+
+  private async addDeadLetter(id: string, envelope: DeadLetterEnvelope): Promise<void> {
+    await this.deadLetterQueue.add(envelope.name, envelope, {
+      jobId: deadId(id),
       removeOnComplete: true,
       removeOnFail: true,
     });
