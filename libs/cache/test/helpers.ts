@@ -14,7 +14,7 @@ export interface CacheInstance {
   manager: RedisClientManager;
 }
 
-import { redisOptions, type Topology } from '../../../test/harness/nest-testing';
+import { redisOptions, type Topology } from '../../../test/nest-testing';
 
 export { redisOptions, type Topology };
 

@@ -9,7 +9,7 @@ import { CapturingLogger, fastRedisOptions, waitFor } from '../../../test/harnes
 
 export { CapturingLogger, fastRedisOptions, sleep, waitFor } from '../../../test/harness';
 
-import { TestMetricsModule } from '../../../test/harness/nest-testing';
+import { TestMetricsModule } from '../../../test/nest-testing';
 
 export { TestMetricsModule };
 

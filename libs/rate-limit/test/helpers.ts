@@ -20,7 +20,7 @@ const fastRedis = fastRedisOptions({ commandTimeout: 500 });
 
 export type Adapter = 'fastify' | 'express';
 
-import { TestMetricsModule } from '../../../test/harness/nest-testing';
+import { TestMetricsModule } from '../../../test/nest-testing';
 
 export { TestMetricsModule };
 

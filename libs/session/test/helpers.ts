@@ -9,7 +9,7 @@ import {
 } from '@redwing/redis';
 import { SessionModule, SessionService, type SessionModuleOptions } from '@redwing/session';
 
-import { redisOptions, type Topology } from '../../../test/harness/nest-testing';
+import { redisOptions, type Topology } from '../../../test/nest-testing';
 
 export { redisOptions, type Topology };
 

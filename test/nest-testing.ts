@@ -1,9 +1,10 @@
-// Nest pieces the lib integration tests share. Not exported from test/harness/index.ts: importing it loads
-// @redwing/metrics and @redwing/redis, which the harness itself (redis-server processes) does not need.
+// Nest pieces the lib integration tests share. Kept out of test/harness: the harness's crash-safety test
+// compiles every file there without decorators, and the harness (redis-server processes) does not need
+// @redwing/metrics and @redwing/redis, which this file loads.
 import { Global, Module } from '@nestjs/common';
 import { MetricsService } from '@redwing/metrics';
 import { REDWING_METRICS, type RedisClientModuleOptions } from '@redwing/redis';
-import { fastRedisOptions } from './fast-redis';
+import { fastRedisOptions } from './harness/fast-redis';
 
 /**
  * Only the registry of `@redwing/metrics` under the `REDWING_METRICS` token (what the libs inject, as
