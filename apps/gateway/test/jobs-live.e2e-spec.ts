@@ -4,8 +4,9 @@
 // (published by B's processor as resumable events, delivered through Redis to both instances).
 import type { Job } from '@redwing/job-queue';
 import { PubSubService } from '@redwing/pubsub';
-import { io, type Socket } from 'socket.io-client';
+import type { Socket } from 'socket.io-client';
 import { stopAll, waitFor } from '../../../test/harness';
+import { collectEvents, liveClient, opened, subscribe } from './live-client';
 import { BoardExportProcessor, type BoardExportData } from '../src/jobs/board-export.processor';
 import {
   gatewayEnv,
@@ -32,29 +33,12 @@ interface JobEvent {
 }
 
 const sockets: Socket[] = [];
+const collect = (socket: Socket): JobEvent[] => collectEvents<JobEvent>(socket);
 
 async function connect(base: string): Promise<Socket> {
-  const socket = io(`${base}/live`, { transports: ['websocket'], reconnection: false, forceNew: true });
-  sockets.push(socket);
-  await new Promise<void>((resolve, reject) => {
-    socket.once('connect', () => resolve());
-    socket.once('connect_error', (err) => reject(err));
-  });
+  const socket = liveClient(base, sockets);
+  await opened(socket);
   return socket;
-}
-
-function subscribe(
-  socket: Socket,
-  channel: string,
-  lastEventId?: string,
-): Promise<{ ok: boolean; error?: string }> {
-  return socket.timeout(5_000).emitWithAck('subscribe', { channel, ...(lastEventId ? { lastEventId } : {}) });
-}
-
-function collect(socket: Socket): JobEvent[] {
-  const got: JobEvent[] = [];
-  socket.on('event', (e: JobEvent) => got.push(e));
-  return got;
 }
 
 describe('job progress on /live across two gateways', () => {

@@ -1,8 +1,9 @@
 // Live sockets authenticated by session (cookie or `auth.token` = session id) on two real gateways: "log out
 // everywhere" on one instance closes that user's sockets on both within 1 s (others stay), and the ended
 // session's token is refused at the next handshake.
-import { io, type Socket } from 'socket.io-client';
+import type { Socket } from 'socket.io-client';
 import { stopAll, waitFor } from '../../../test/harness';
+import { liveClient, opened } from './live-client';
 import {
   gatewayEnv,
   NO_TELEMETRY,
@@ -13,25 +14,8 @@ import {
 } from './support';
 
 const sockets: Socket[] = [];
-
-function client(base: string, auth: { cookie?: string; token?: string }): Socket {
-  const socket = io(`${base}/live`, {
-    transports: ['websocket'],
-    reconnection: false,
-    forceNew: true,
-    ...(auth.token ? { auth: { token: auth.token } } : {}),
-    ...(auth.cookie ? { extraHeaders: { cookie: auth.cookie } } : {}),
-  });
-  sockets.push(socket);
-  return socket;
-}
-
-function opened(socket: Socket): Promise<void> {
-  return new Promise((resolve, reject) => {
-    socket.once('connect', () => resolve());
-    socket.once('connect_error', (err) => reject(err));
-  });
-}
+const client = (base: string, auth: { cookie?: string; token?: string }): Socket =>
+  liveClient(base, sockets, auth);
 
 async function login(
   base: string,

@@ -5,8 +5,9 @@
 // ~2 s instead of 30 s: the figure is about count and order, not duration), resync beyond retention, and
 // degraded/recovered notices around a Redis restart.
 import { PubSubService } from '@redwing/pubsub';
-import { io, type Socket } from 'socket.io-client';
+import type { Socket } from 'socket.io-client';
 import { stopAll, waitFor } from '../../../test/harness';
+import { collectEvents, liveClient, opened, subscribe, type LiveClientOptions } from './live-client';
 import { LiveGateway } from '../src/live/live.gateway';
 import {
   gatewayEnv,
@@ -28,41 +29,8 @@ interface LiveEvent {
 }
 
 const sockets: Socket[] = [];
-
-/** A socket.io client of `base`'s /live (websocket only, no automatic reconnection). */
-function client(base: string, opts: { token?: string; origin?: string } = {}): Socket {
-  const socket = io(`${base}/live`, {
-    transports: ['websocket'],
-    reconnection: false,
-    forceNew: true,
-    ...(opts.token ? { auth: { token: opts.token } } : {}),
-    ...(opts.origin ? { extraHeaders: { origin: opts.origin } } : {}),
-  });
-  sockets.push(socket);
-  return socket;
-}
-
-/** Resolves when connected, rejects with the connect_error. */
-function opened(socket: Socket): Promise<void> {
-  return new Promise((resolve, reject) => {
-    socket.once('connect', () => resolve());
-    socket.once('connect_error', (err) => reject(err));
-  });
-}
-
-function subscribe(
-  socket: Socket,
-  channel: string,
-  lastEventId?: string,
-): Promise<{ ok: boolean; error?: string }> {
-  return socket.timeout(5_000).emitWithAck('subscribe', { channel, ...(lastEventId ? { lastEventId } : {}) });
-}
-
-function events(socket: Socket): LiveEvent[] {
-  const got: LiveEvent[] = [];
-  socket.on('event', (e: LiveEvent) => got.push(e));
-  return got;
-}
+const client = (base: string, opts: LiveClientOptions = {}): Socket => liveClient(base, sockets, opts);
+const events = (socket: Socket): LiveEvent[] => collectEvents<LiveEvent>(socket);
 
 const live = (g: Gateway) => g.app.get(LiveGateway);
 const pubsub = (g: Gateway) => g.app.get(PubSubService);
