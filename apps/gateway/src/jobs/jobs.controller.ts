@@ -34,8 +34,10 @@ export class JobsController {
   @Get('jobs/dlq')
   async deadLetters(@Query('limit') limit?: string) {
     const n = Math.min(100, Math.max(1, Number(limit) || 50));
+    // Size first, then the page: a letter added in between shows in the page, never a size with its letter missing.
+    const size = await this.exports.deadLetterCount();
     const letters = await this.exports.deadLetters(0, n);
-    return { queue: this.exports.deadLetterName, size: await this.exports.deadLetterCount(), items: letters };
+    return { queue: this.exports.deadLetterName, size, items: letters };
   }
 
   /** Replay one dead letter → `{ jobId }` it now runs under; 404 when there is no such dead letter. */
