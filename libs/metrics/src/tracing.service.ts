@@ -15,7 +15,9 @@ import {
   trace,
   INVALID_SPAN_CONTEXT,
   type Attributes,
+  type Link,
   type Span,
+  type SpanOptions,
   type Tracer,
 } from '@opentelemetry/api';
 import { NodeSDK } from '@opentelemetry/sdk-node';
@@ -32,6 +34,7 @@ import {
   setSpanRunner,
   type CommandOutcome,
   type RedisCommandTracer,
+  type SpanRunner,
 } from '@redwing/redis';
 import type { ResolvedMetricsConfig, ResolvedTracing } from './metrics.config';
 import { METRICS_CONFIG, TRACER_NAME } from './metrics.constants';
@@ -56,9 +59,48 @@ function tracer(): Tracer {
 }
 
 /**
- * Runs `fn` inside a new active span named `name` (a child of the active span, if any) and ends the span
- * when `fn` returns or its promise settles; a throw or rejection is recorded on the span and re-thrown.
- * While tracing is off this is a plain call of `fn` with a span that records nothing.
+ * How `withSpan` opens its span (the options of `runInSpan` in `@redwing/redis`): `links` (W3C
+ * `traceparent`s of the spans this one is linked to), `root` (a new trace rather than a child of the active
+ * span), `kind` (`internal`, `producer`, `consumer`).
+ */
+export type WithSpanOptions = NonNullable<Parameters<SpanRunner>[3]>;
+
+const KINDS = { internal: SpanKind.INTERNAL, producer: SpanKind.PRODUCER, consumer: SpanKind.CONSUMER };
+
+/** `00-<trace id>-<span id>-<flags>` (version 00; a later version's extra fields are ignored, per W3C). */
+const TRACEPARENT = /^([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})(?:-|$)/;
+
+/** The span context of a W3C `traceparent` (a remote one), or `undefined` when it is not a valid one. */
+function linkOf(traceparent: string): Link | undefined {
+  const m = TRACEPARENT.exec(traceparent);
+  if (!m || m[1] === 'ff') return undefined;
+  const ctx = { traceId: m[2], spanId: m[3], traceFlags: parseInt(m[4], 16) & 0xff, isRemote: true };
+  return trace.isSpanContextValid(ctx) ? { context: ctx } : undefined;
+}
+
+/** OpenTelemetry span options for `withSpan`'s attributes and options. */
+function spanOptions(attributes: Attributes | undefined, options: WithSpanOptions | undefined): SpanOptions {
+  const o: SpanOptions = { attributes: attributes ?? {} };
+  if (!options) return o;
+  if (options.kind) o.kind = KINDS[options.kind];
+  if (options.root) o.root = true;
+  if (options.links?.length) {
+    const links: Link[] = [];
+    for (const tp of options.links) {
+      const link = typeof tp === 'string' ? linkOf(tp) : undefined;
+      if (link) links.push(link);
+    }
+    if (links.length) o.links = links;
+  }
+  return o;
+}
+
+/**
+ * Runs `fn` inside a new active span named `name` (a child of the active span, if any, unless
+ * `options.root`) and ends the span when `fn` returns or its promise settles; a throw or rejection is
+ * recorded on the span and re-thrown. `options.links` links it to other spans by their W3C `traceparent`
+ * (the publish of a message this span delivers). While tracing is off this is a plain call of `fn` with a
+ * span that records nothing, and `options` is not even read.
  *
  * Libs use it for the spans of their own work (the cache lookup, the rate-limit decision), so those
  * nest under the request span and above the Redis command spans.
@@ -69,9 +111,14 @@ function tracer(): Tracer {
  *   return hit;
  * });
  */
-export function withSpan<T>(name: string, attributes: Attributes | undefined, fn: (span: Span) => T): T {
+export function withSpan<T>(
+  name: string,
+  attributes: Attributes | undefined,
+  fn: (span: Span) => T,
+  options?: WithSpanOptions,
+): T {
   if (runtime.users === 0) return fn(NOOP_SPAN);
-  return tracer().startActiveSpan(name, { attributes: attributes ?? {} }, (span) => {
+  return tracer().startActiveSpan(name, spanOptions(attributes, options), (span) => {
     let result: T;
     try {
       result = fn(span);
@@ -139,8 +186,13 @@ export class TracingService implements OnModuleInit, OnApplicationShutdown {
   }
 
   /** See {@link withSpan}. */
-  withSpan<T>(name: string, attributes: Attributes | undefined, fn: (span: Span) => T): T {
-    return withSpan(name, attributes, fn);
+  withSpan<T>(
+    name: string,
+    attributes: Attributes | undefined,
+    fn: (span: Span) => T,
+    options?: WithSpanOptions,
+  ): T {
+    return withSpan(name, attributes, fn, options);
   }
 
   /** The active span (the request's, inside a request), or `undefined`. */

@@ -3,7 +3,6 @@ import { Cluster } from 'ioredis';
 import {
   describeRedisError,
   isRedisUnavailable,
-  runInSpan,
   type ManagedRedisClient,
   type RedisConnection,
 } from '@redwing/redis';
@@ -11,6 +10,7 @@ import { PubSubChannelError } from './pubsub.errors';
 import type { PubSubMessage, PubSubState, PubSubSubscription } from './pubsub.interfaces';
 import type { PubSubMetrics } from './pubsub.metrics';
 import type { Envelope } from './resumable-cursor';
+import { inDeliverSpan } from './tracing';
 
 const PATTERN = /^[A-Za-z0-9_.:*?-]{1,200}$/;
 
@@ -331,13 +331,9 @@ export class EphemeralTier {
         for (const p of this.patterns.values()) if (p.regex.test(channel)) this.runPattern(p, id, env);
       }
     };
-    if (env.tp) {
-      runInSpan(
-        'pubsub.deliver',
-        { 'messaging.destination.name': channel, 'redwing.pubsub.publish_traceparent': env.tp },
-        run,
-      );
-    } else run();
+    // One span per message and instance, linked to the publish span (see tracing.ts); live readers that
+    // deliver at once do so inside it.
+    inDeliverSpan(env, id, 'live', run);
   }
 
   private dispatchPattern(redisPattern: string, id: string, env: Envelope): void {

@@ -13,7 +13,6 @@ import {
   runInSpan,
   type ManagedRedisClient,
   type MetricsRegistry,
-  type RedwingSpan,
 } from '@redwing/redis';
 import { resolvePubSubConfig, type ResolvedPubSubConfig } from './pubsub.config';
 import { PubSubChannelError } from './pubsub.errors';
@@ -31,8 +30,11 @@ import { PUBSUB_MODULE_OPTIONS } from './pubsub.module-definition';
 import { EphemeralTier, type Handler } from './ephemeral-tier';
 import { ResumableTier } from './resumable-tier';
 import type { Envelope } from './resumable-cursor';
+import { traceparentOf } from './tracing';
 
 const CHANNEL = /^[A-Za-z0-9_.:-]{1,200}$/;
+/** Publish spans: PRODUCER, children of the active span; deliveries link to them (see tracing.ts). */
+const PRODUCER = { kind: 'producer' } as const;
 
 /**
  * Pub/sub between every instance of the app on Redis, in two tiers. **Ephemeral** (`publish`/`subscribe`):
@@ -116,7 +118,12 @@ export class PubSubService implements OnModuleInit, OnApplicationShutdown {
     this.checkChannel(channel);
     return runInSpan(
       'pubsub.publish',
-      { 'messaging.destination.name': channel, 'redwing.pubsub.tier': 'ephemeral' },
+      {
+        'messaging.system': 'redis',
+        'messaging.operation.type': 'send',
+        'messaging.destination.name': channel,
+        'redwing.pubsub.tier': 'ephemeral',
+      },
       (span) => {
         const env: Envelope = { o: this.origin, c: channel, d: payload, ts: Date.now() };
         const tp = traceparentOf(span);
@@ -125,6 +132,7 @@ export class PubSubService implements OnModuleInit, OnApplicationShutdown {
         this.metrics.counts.publishedEphemeral++;
         return this.ephemeral.publish(channel, env, json);
       },
+      PRODUCER,
     );
   }
 
@@ -140,6 +148,8 @@ export class PubSubService implements OnModuleInit, OnApplicationShutdown {
     return runInSpan(
       'pubsub.publish',
       {
+        'messaging.system': 'redis',
+        'messaging.operation.type': 'send',
         'messaging.destination.name': channel,
         'redwing.pubsub.tier': 'resumable',
         'redwing.pubsub.type': event.type,
@@ -151,9 +161,10 @@ export class PubSubService implements OnModuleInit, OnApplicationShutdown {
         const item = { channel, json: this.serialize(channel, env) };
         this.metrics.counts.publishedResumable++;
         const receipt = await this.resumable.publish(item);
-        if (receipt.id !== null) span.setAttribute('redwing.pubsub.id', receipt.id);
+        if (receipt.id !== null) span.setAttribute('messaging.message.id', receipt.id);
         return receipt;
       },
+      PRODUCER,
     );
   }
 
@@ -220,13 +231,4 @@ export class PubSubService implements OnModuleInit, OnApplicationShutdown {
       throw new PubSubChannelError(String(channel), 'a channel name is 1-200 of A-Z a-z 0-9 _ . : -');
     }
   }
-}
-
-/** The W3C traceparent of an OpenTelemetry span (what `runInSpan` hands out while tracing is on). */
-function traceparentOf(span: RedwingSpan): string | undefined {
-  const ctx = (
-    span as { spanContext?: () => { traceId: string; spanId: string; traceFlags: number } }
-  ).spanContext?.();
-  if (!ctx || /^0+$/.test(ctx.traceId)) return undefined;
-  return `00-${ctx.traceId}-${ctx.spanId}-${(ctx.traceFlags & 0xff).toString(16).padStart(2, '0')}`;
 }

@@ -1,5 +1,6 @@
 import type { ReadEventsReply } from './scripts/read-events.script';
 import type { ResumableDelivery, ResumableEvent, ResyncReason } from './pubsub.interfaces';
+import { inDeliverSpan } from './tracing';
 
 /** The event envelope as published on Redis (JSON). */
 export interface Envelope {
@@ -83,20 +84,9 @@ export class ResumableCursor<T = unknown> {
     clearTimeout(this.retry);
   }
 
-  /** A live event from pub/sub. */
+  /** A live event from pub/sub (called inside its `pubsub.deliver` span). */
   onLive(id: string, prev: string, env: Envelope): void {
-    if (this.closed) return;
-    if (this.catching || this.cursor === null) {
-      this.hold({ id, prev, env });
-      return;
-    }
-    if (compareIds(id, this.cursor) <= 0) return;
-    if (prev !== this.cursor && compareIds(prev, this.cursor) > 0) {
-      this.hold({ id, prev, env });
-      void this.catchUp();
-      return;
-    }
-    this.deliver(id, env);
+    this.offer(id, prev, env, true);
   }
 
   /**
@@ -145,10 +135,26 @@ export class ResumableCursor<T = unknown> {
       this.cursor ??= after;
       for (const [id, fields] of entries) {
         if (this.closed) return;
-        if (compareIds(id, this.cursor) > 0) this.deliver(id, JSON.parse(fields[1]) as Envelope);
+        if (compareIds(id, this.cursor) > 0) this.deliver(id, JSON.parse(fields[1]) as Envelope, 'catch-up');
       }
       if (entries.length < this.host.readBatch) return;
     }
+  }
+
+  /** A live event, now (`inSpan`: from `onLive`) or held until a catch-up ended. */
+  private offer(id: string, prev: string, env: Envelope, inSpan: boolean): void {
+    if (this.closed) return;
+    if (this.catching || this.cursor === null) {
+      this.hold({ id, prev, env });
+      return;
+    }
+    if (compareIds(id, this.cursor) <= 0) return;
+    if (prev !== this.cursor && compareIds(prev, this.cursor) > 0) {
+      this.hold({ id, prev, env });
+      void this.catchUp();
+      return;
+    }
+    this.deliver(id, env, inSpan ? 'in-span' : 'live');
   }
 
   private hold(live: Live): void {
@@ -163,7 +169,7 @@ export class ResumableCursor<T = unknown> {
   private drain(): void {
     const pending = this.pending;
     this.pending = [];
-    for (const p of pending) this.onLive(p.id, p.prev, p.env);
+    for (const p of pending) this.offer(p.id, p.prev, p.env, false);
   }
 
   private resync(reason: ResyncReason, newest: string): void {
@@ -172,7 +178,17 @@ export class ResumableCursor<T = unknown> {
     this.call({ kind: 'resync-required', channel: this.channel, reason, resumeAfter: newest });
   }
 
-  private deliver(id: string, env: Envelope): void {
+  /**
+   * Delivers an event to the handler; `how` says where it came from: `in-span` (live, already inside the
+   * message's `pubsub.deliver` span), `live` (held while catching up), `catch-up` (read from the stream).
+   * The last two get a `pubsub.deliver` span of their own, linked to the publish.
+   */
+  private deliver(id: string, env: Envelope, how: 'in-span' | 'live' | 'catch-up'): void {
+    if (how === 'in-span' || typeof env.tp !== 'string') this.deliverNow(id, env);
+    else inDeliverSpan(env, id, how, () => this.deliverNow(id, env));
+  }
+
+  private deliverNow(id: string, env: Envelope): void {
     this.cursor = id;
     const event: ResumableEvent<T> = {
       id,

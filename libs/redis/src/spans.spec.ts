@@ -40,6 +40,28 @@ describe('runInSpan', () => {
     expect(seen).toHaveLength(1);
   });
 
+  it('hands its options (links, root, kind) to the runner, and reads nothing of them without one', () => {
+    const seen: unknown[] = [];
+    setSpanRunner((_name, _attributes, fn, options) => {
+      seen.push(options);
+      return fn({ setAttribute: () => undefined });
+    });
+    const options = { links: ['00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01'], root: true };
+    runInSpan('pubsub.deliver', undefined, () => undefined, { ...options, kind: 'consumer' });
+    runInSpan('plain', undefined, () => undefined);
+    expect(seen).toEqual([{ ...options, kind: 'consumer' }, undefined]);
+    setSpanRunner(null);
+    const untouchable = new Proxy(
+      {},
+      {
+        get: () => {
+          throw new Error('options read while no runner is installed');
+        },
+      },
+    );
+    expect(runInSpan('off', undefined, () => 'plain call', untouchable)).toBe('plain call');
+  });
+
   it('is shared by every copy of the package in the process (a registered global symbol)', () => {
     const names: string[] = [];
     (globalThis as Record<symbol, SpanRunner>)[Symbol.for('redwing.spanRunner')] = (name, _a, fn) => {
