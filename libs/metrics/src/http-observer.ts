@@ -11,14 +11,15 @@ import {
   ATTR_URL_SCHEME,
   ATTR_USER_AGENT_ORIGINAL,
 } from '@opentelemetry/semantic-conventions';
-import type { Gauge, Histogram } from 'prom-client';
-import { LabelLimiter } from './label-limiter';
+import type { Histogram } from 'prom-client';
+import { LabelLimiter, OTHER } from './label-limiter';
 import type { ResolvedMetricsConfig } from './metrics.config';
 import { METRICS_CONFIG, TRACER_NAME } from './metrics.constants';
 import { MetricsService } from './metrics.service';
 import { deleteRequestState, routeTemplateOf, setRequestState, type RequestState } from './request-state';
 import { SentryReporter } from './sentry-reporter';
 import { SeriesService } from './series.service';
+import type { HistogramSeries } from './tally';
 import { TracingService } from './tracing.service';
 
 /** Names of the HTTP metrics. */
@@ -31,6 +32,13 @@ export const HTTP_METRICS = {
 export const UNMATCHED_ROUTE = 'unmatched';
 
 const METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS', 'TRACE', 'CONNECT']);
+
+/** `status_class` label of a response status, by `Math.floor(status / 100)` (0–9); index 10 is `aborted`. */
+const STATUS_CLASSES = [...Array.from({ length: 10 }, (_, i) => `${i}xx`), 'aborted'];
+const ABORTED = 10;
+
+/** The duration series of one route label, by method label, then by status-class index. */
+type RouteSeries = Map<string, Array<HistogramSeries | undefined>>;
 
 type RequestHook = (request: unknown, reply: unknown, done: (err?: Error) => void) => unknown;
 
@@ -51,9 +59,21 @@ interface HookableAdapter {
 export class HttpObserver implements OnModuleInit {
   private readonly logger = new Logger('HttpMetrics');
   private readonly routes: LabelLimiter;
-  private readonly children = new Map<string, { observe(v: number): void }>();
+  /**
+   * Duration series by route template (only templates the limiter let through: the map stays bounded),
+   * method and status class: after the first request of a kind, recording one is three map/array reads
+   * and a {@link HistogramSeries.observe} — no label strings built, no hashing.
+   */
+  private readonly byRoute = new Map<string, RouteSeries>();
+  /** Series of every route past the limiter's bound (`other`). */
+  private readonly otherRoutes: RouteSeries = new Map();
+  /** Series of requests no route matched. */
+  private readonly unmatched: RouteSeries = new Map();
   private duration?: Histogram<'method' | 'route' | 'status_class'>;
-  private inFlight?: Gauge;
+  /** Requests being served now: a plain number, read by the gauge at scrape time. */
+  private inFlightNow = 0;
+  /** Whether the per-request state is registered for the interceptor (tracing or Sentry on). */
+  private readonly keepState: boolean;
 
   constructor(
     @Inject(METRICS_CONFIG) private readonly config: ResolvedMetricsConfig,
@@ -64,6 +84,7 @@ export class HttpObserver implements OnModuleInit {
     @Optional() private readonly adapterHost?: HttpAdapterHost,
   ) {
     this.routes = new LabelLimiter(config.http?.maxRoutes ?? 200);
+    this.keepState = Boolean(config.tracing || config.sentry);
   }
 
   onModuleInit(): void {
@@ -76,14 +97,18 @@ export class HttpObserver implements OnModuleInit {
       labelNames: ['method', 'route', 'status_class'],
       buckets: http.buckets,
     });
-    this.inFlight = this.metrics.gauge({
+    const inFlight = () => this.inFlightNow;
+    this.metrics.gauge({
       name: HTTP_METRICS.inFlight,
       help: 'HTTP requests being served now.',
+      collect() {
+        this.set(inFlight());
+      },
     });
     // The adapter keeps one hook; chain to one installed before us rather than replace it.
     const previous = adapter.onRequestHook;
     adapter.setOnRequestHook((request, reply, done) => {
-      const next = previous ? () => previous.call(adapter, request, reply, done) : () => done();
+      const next = previous ? () => previous.call(adapter, request, reply, done) : done;
       try {
         this.onRequest(request, reply, next);
       } catch (err) {
@@ -99,8 +124,8 @@ export class HttpObserver implements OnModuleInit {
     const res = ((reply as { raw?: ServerResponse }).raw ?? reply) as ServerResponse;
     const method = (raw.method ?? 'GET').toUpperCase();
     const state: RequestState = { started: performance.now(), method, request, raw };
-    setRequestState(state);
-    this.inFlight!.inc();
+    if (this.keepState) setRequestState(state);
+    this.inFlightNow++;
     res.once('close', () => this.finish(state, res));
     if (!this.tracing.enabled) {
       next();
@@ -131,21 +156,15 @@ export class HttpObserver implements OnModuleInit {
 
   private finish(state: RequestState, res: ServerResponse): void {
     try {
-      deleteRequestState(state.raw);
-      this.inFlight!.dec();
+      if (this.keepState) deleteRequestState(state.raw);
+      this.inFlightNow--;
       const route = state.route ?? routeTemplateOf(state.request);
       const aborted = !res.writableFinished;
       const status = res.statusCode;
-      const statusClass = aborted ? 'aborted' : `${Math.floor(status / 100)}xx`;
       const method = METHODS.has(state.method) ? state.method : '_OTHER';
-      const routeLabel = route === undefined ? UNMATCHED_ROUTE : this.routes.get(route);
-      const key = `${method} ${routeLabel} ${statusClass}`;
-      let child = this.children.get(key);
-      if (!child) {
-        child = this.duration!.labels(method, routeLabel, statusClass);
-        this.children.set(key, child);
-      }
-      child.observe((performance.now() - state.started) / 1_000);
+      this.seriesOf(route, method, aborted ? ABORTED : Math.floor(status / 100)).observe(
+        (performance.now() - state.started) / 1_000,
+      );
       if (this.series.countsRoute(route)) {
         this.series.increment('requests');
         if (status >= 500) this.series.increment('errors');
@@ -171,5 +190,33 @@ export class HttpObserver implements OnModuleInit {
     } catch (err) {
       this.logger.warn(`recording a request failed: ${(err as Error).message}`);
     }
+  }
+
+  /** The duration series of a request, created on the first request of its route, method and status class. */
+  private seriesOf(route: string | undefined, method: string, statusIndex: number): HistogramSeries {
+    let byMethod = route === undefined ? this.unmatched : this.byRoute.get(route);
+    if (!byMethod) {
+      // First time this template is seen: the limiter decides whether it gets its own label or `other`.
+      if (this.routes.get(route!) === OTHER && route !== OTHER) byMethod = this.otherRoutes;
+      else {
+        byMethod = new Map();
+        this.byRoute.set(route!, byMethod);
+      }
+    }
+    let byStatus = byMethod.get(method);
+    if (!byStatus) {
+      byStatus = [];
+      byMethod.set(method, byStatus);
+    }
+    const known = statusIndex >= 0 && statusIndex <= ABORTED;
+    let series = known ? byStatus[statusIndex] : undefined;
+    if (!series) {
+      const routeLabel =
+        route === undefined ? UNMATCHED_ROUTE : byMethod === this.otherRoutes ? OTHER : route;
+      const statusClass = known ? STATUS_CLASSES[statusIndex] : `${statusIndex}xx`;
+      series = this.duration!.labels(method, routeLabel, statusClass) as unknown as HistogramSeries;
+      if (known) byStatus[statusIndex] = series;
+    }
+    return series;
   }
 }

@@ -1,14 +1,15 @@
 import { Injectable } from '@nestjs/common';
 import {
-  Counter,
   Gauge,
-  Histogram,
   Registry,
+  type Counter,
+  type Histogram,
   type CounterConfiguration,
   type GaugeConfiguration,
   type HistogramConfiguration,
   type Metric,
 } from 'prom-client';
+import { TallyCounter, TallyHistogram } from './tally';
 
 /** Every Redwing metric is `redwing_<lib>_<what>_<unit>`, with a unit suffix Prometheus recognises. */
 export const METRIC_NAME =
@@ -86,7 +87,8 @@ export class MetricsService {
   readonly registry = new Registry();
 
   /**
-   * A counter (monotonic). The name must end in `_total`.
+   * A counter (monotonic). The name must end in `_total`. It counts in plain numbers, exported at scrape
+   * time: `labels(...)` returns the series of those values — keep it, and `inc()` is one addition.
    * @throws Error when the name breaks the naming rules, or a metric of that name exists with another
    *   type or other labels
    */
@@ -94,7 +96,7 @@ export class MetricsService {
     return this.define(
       'counter',
       definition,
-      () => new Counter<L>({ ...definition, registers: [this.registry] }),
+      () => new TallyCounter<L>({ ...definition, registers: [this.registry] }),
     );
   }
 
@@ -112,7 +114,9 @@ export class MetricsService {
   }
 
   /**
-   * A histogram; durations in seconds (`_seconds`), sizes in bytes (`_bytes`).
+   * A histogram; durations in seconds (`_seconds`), sizes in bytes (`_bytes`). It counts in plain numbers,
+   * exported at scrape time: `labels(...)` returns the series of those values — keep it, and `observe()`
+   * is a bucket search and three additions (no label hashing per observation).
    * @throws Error when the name breaks the naming rules, or a metric of that name exists with another
    *   type or other labels
    */
@@ -120,7 +124,7 @@ export class MetricsService {
     return this.define(
       'histogram',
       definition,
-      () => new Histogram<L>({ ...definition, registers: [this.registry] }),
+      () => new TallyHistogram<L>({ ...definition, registers: [this.registry] }),
     );
   }
 

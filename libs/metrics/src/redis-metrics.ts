@@ -10,6 +10,7 @@ import { LabelLimiter } from './label-limiter';
 import type { ResolvedMetricsConfig } from './metrics.config';
 import { METRICS_CONFIG } from './metrics.constants';
 import { MetricsService } from './metrics.service';
+import type { HistogramSeries } from './tally';
 
 const BREAKER_STATES: BreakerState[] = ['closed', 'open', 'half-open', 'forced-open', 'forced-closed'];
 const CONNECTION_STATES: RedisConnectionState[] = ['connecting', 'ready', 'reconnecting', 'closed'];
@@ -58,7 +59,8 @@ export class RedisMetrics implements OnModuleInit, OnApplicationShutdown {
   private readonly offs: Array<() => void> = [];
   private readonly samples = new Map<string, MemorySample>();
   private readonly commandLabels = new Map<string, LabelLimiter>();
-  private readonly durationChildren = new Map<string, { observe(v: number): void }>();
+  /** Latency series by client, then command (only commands the limiter let through: bounded). */
+  private readonly durationSeries = new Map<string, Map<string, HistogramSeries>>();
   private duration?: Histogram<'client' | 'command'>;
   private errors?: Counter<'client' | 'command' | 'outcome'>;
   private breakerState?: Gauge<'client' | 'state'>;
@@ -187,18 +189,30 @@ export class RedisMetrics implements OnModuleInit, OnApplicationShutdown {
   }
 
   private onCommand(e: RedisEventMap['command']): void {
-    const command = (this.commandLabels.get(e.client) ?? this.newLimiter(e.client)).get(e.command);
     if (e.outcome !== 'unavailable') {
       // Refusals take no time and would drag the latency distribution towards zero.
-      const key = `${e.client}\u0000${command}`;
-      let child = this.durationChildren.get(key);
-      if (!child) {
-        child = this.duration!.labels(e.client, command);
-        this.durationChildren.set(key, child);
+      let byCommand = this.durationSeries.get(e.client);
+      if (!byCommand) {
+        byCommand = new Map();
+        this.durationSeries.set(e.client, byCommand);
       }
-      child.observe(e.durationMs / 1_000);
+      let series = byCommand.get(e.command);
+      if (!series) {
+        const command = this.commandLabel(e.client, e.command);
+        series = this.duration!.labels(e.client, command) as unknown as HistogramSeries;
+        // A command past the limiter's bound is looked up each time, so the map stays bounded.
+        if (command === e.command) byCommand.set(e.command, series);
+      }
+      series.observe(e.durationMs / 1_000);
     }
-    if (e.outcome !== 'ok') this.errors!.inc({ client: e.client, command, outcome: e.outcome });
+    if (e.outcome !== 'ok') {
+      const command = this.commandLabel(e.client, e.command);
+      this.errors!.inc({ client: e.client, command, outcome: e.outcome });
+    }
+  }
+
+  private commandLabel(client: string, command: string): string {
+    return (this.commandLabels.get(client) ?? this.newLimiter(client)).get(command);
   }
 
   private newLimiter(client: string): LabelLimiter {

@@ -167,6 +167,54 @@ describe.each<Adapter>(['fastify', 'express'])('metrics on %s', (adapter) => {
   });
 });
 
+describe('label bounds with series kept per route and command', () => {
+  it('counts templates past http.maxRoutes under `other`, and every later request of theirs there too', async () => {
+    const redis = await RedisServer.start();
+    const app = await createScenarioApp({
+      adapter: 'fastify',
+      redisUrl: redis.url(),
+      metrics: { series: false, http: { maxRoutes: 2 }, redis: { maxCommands: 1 } },
+    });
+    try {
+      const base = await listen(app);
+      await app.get(RedisClientManager).get().waitUntilReady(5_000);
+      const before = await scrape(base); // `/metrics` is the first template seen: one of the two
+      expect((await fetch(`${base}/items/1`)).status).toBe(200); // the second
+      for (let i = 0; i < 3; i++) expect((await fetch(`${base}/items/fail/type-error`)).status).toBe(500);
+      expect((await fetch(`${base}/items/fail/internal`)).status).toBe(500);
+      expect((await fetch(`${base}/items/fail/teapot`)).status).toBe(418);
+      const n = 4;
+      for (let i = 0; i < n; i++) expect((await fetch(`${base}/items/k${i}`)).status).toBe(200);
+      const text = await scrape(base);
+      expect(sample(text, DURATION, { method: 'GET', route: '/items/:id', status_class: '2xx' })).toBe(n + 1);
+      expect(sample(text, DURATION, { method: 'GET', route: 'other', status_class: '5xx' })).toBe(4);
+      expect(sample(text, DURATION, { method: 'GET', route: 'other', status_class: '4xx' })).toBe(1);
+      expect(sample(text, DURATION, { method: 'GET', route: '/metrics', status_class: '2xx' })).toBe(1);
+      const routes = new Set(
+        parseExposition(text)
+          .filter((x) => x.name === DURATION)
+          .map((x) => x.labels.route),
+      );
+      expect([...routes].sort()).toEqual(['/items/:id', '/metrics', 'other']);
+      // One command label of its own per client, the rest `other`; no observation lost on the way.
+      const commands = new Set(
+        parseExposition(text)
+          .filter((x) => x.name === COMMANDS)
+          .map((x) => x.labels.command),
+      );
+      expect(commands.size).toBe(2);
+      expect(commands.has('other')).toBe(true);
+      // Each item request sends an INCR and a GET: at most one of the two has a label of its own.
+      const otherDelta =
+        sumSamples(text, COMMANDS, { command: 'other' }) - sumSamples(before, COMMANDS, { command: 'other' });
+      expect(otherDelta).toBeGreaterThanOrEqual(n + 1);
+    } finally {
+      await app.close();
+      await redis.stop();
+    }
+  });
+});
+
 describe('connection state metrics through a Redis crash', () => {
   it('flips connection state and up, and comes back', async () => {
     const redis = await RedisServer.start();

@@ -23,7 +23,10 @@ export interface MetricDefinition {
 export interface CounterMetric {
   inc(labels: MetricLabels, value?: number): void;
   inc(value?: number): void;
-  /** The child of these label values (in `labelNames` order): create it once, count with `inc()`. */
+  /**
+   * The child of these label values (in `labelNames` order): create it once, count with `inc()`. With
+   * `MetricsModule` it is a plain number written out at scrape time, so `inc()` is one addition.
+   */
   labels(...values: string[]): { inc(value?: number): void };
 }
 
@@ -46,14 +49,20 @@ export interface GaugeMetric {
 export interface HistogramMetric {
   observe(labels: MetricLabels, value: number): void;
   observe(value: number): void;
+  /**
+   * The child of these label values (in `labelNames` order): create it once, record with `observe()`. With
+   * `MetricsModule` it is plain bucket counts, sum and count written out at scrape time: `observe()` is a
+   * bucket search and three additions.
+   */
   labels(...values: string[]): { observe(value: number): void };
 }
 
 /**
  * The registry API every Redwing lib defines its metrics through (implemented by `@redwing/metrics`'
  * `MetricsService`). Defining a metric twice with the same name, type and labels returns the first.
- * Count hot-path events in plain numbers and export them from a gauge's `collect` (runs at every scrape)
- * where a counter increment per operation would cost too much.
+ * On a hot path, keep the `labels(...)` child of a counter or histogram and count through it: `MetricsModule`
+ * keeps children as plain numbers exported at scrape time, so no label object is hashed per event. A value
+ * that is a state rather than a count fits a gauge whose `collect` (run at every scrape) reads it.
  */
 export interface MetricsRegistry {
   counter(definition: MetricDefinition): CounterMetric;
