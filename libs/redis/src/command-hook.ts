@@ -13,8 +13,16 @@ import { activeBudget, spendBudget, type RedisBudgetScope } from './request-budg
 /**
  * The command hook: every command of a client's shared connection passes through `sendCommand` here.
  * It decides admission (circuit breaker, connection state), parks unsent commands when `maxRetries`
- * allows, and settles each command once: breaker, counters, `command` event, tracer, and the typed
- * error (`RedisCommandTimeoutError`, `RedisConnectionLostError`, `RedisUnavailableError`).
+ * allows, times commands out, and settles each command once: breaker, counters, `command` event, tracer,
+ * and the typed error (`RedisCommandTimeoutError`, `RedisConnectionLostError`, `RedisUnavailableError`).
+ *
+ * It never changes an ioredis `Command` it admits: no property added, no `resolve`/`reject` replaced.
+ * Mutating the command (a new hidden class per command, a larger property store) cost measurable GC and
+ * socket-write time in the benches. It observes the outcome from `command.promise`, and the errors it
+ * types are the ones it raises itself, through the command's own `reject`: the timeout (the hook owns the
+ * command timeout of its connection, see `Flight`) and the lost connection (it rejects what is in flight
+ * before ioredis sees the socket close). Every path, direct calls, pipelines, MULTI and auto-pipelining,
+ * therefore sees the typed error in `command.promise` itself.
  */
 
 /** Per-client command counters (see `ManagedRedisClient.stats()`). */
@@ -52,31 +60,43 @@ export interface CommandHookContext {
   readonly maxRetries: number;
 }
 
-/** The fields of an ioredis `Command` the hook touches. */
+/**
+ * The members of an ioredis `Command` the hook uses: all public in ioredis 5 and 6 (`setTimeout` only for
+ * handshake commands and health PINGs, which the hook does not track).
+ */
 interface HookedCommand {
   name: string;
-  resolve: (value: unknown) => void;
   reject: (err: Error) => void;
   promise: Promise<unknown>;
-  [ADMITTED]?: Admission | typeof BYPASS;
+  setTimeout(ms: number): void;
 }
 
 type SendCommand = (command: HookedCommand, stream?: unknown, node?: unknown) => unknown;
 
-/** What `track()` keeps for one command between send and settle. */
-interface Tracking {
-  hook: CommandHook;
-  admission: Admission;
-  started: number;
-  span: unknown;
-  resolve: (value: unknown) => void;
-  reject: (err: Error) => void;
-  /** The request budget the command was sent in (request-budget.ts), spent if it times out. */
-  budget: RedisBudgetScope | undefined;
-}
+/**
+ * One admitted command between send and settle, held by the hook (never by the command). `ok`/`fail` are
+ * the handlers passed to `command.promise.then`.
+ */
+class Flight {
+  /** Settled, or timed out / lost by the hook (its handler still runs and does the accounting). */
+  done = false;
+  readonly ok: () => void;
+  readonly fail: (err: Error) => void;
 
-interface TrackedCommand extends HookedCommand {
-  [TRACKING]: Tracking;
+  constructor(
+    readonly hook: CommandHook,
+    readonly command: HookedCommand,
+    readonly admission: Admission,
+    /** The request budget the command was sent in (request-budget.ts), spent if it times out. */
+    readonly budget: RedisBudgetScope | undefined,
+    readonly started: number,
+    /** `performance.now()` time at which the hook rejects it with `RedisCommandTimeoutError`. */
+    readonly deadline: number,
+    readonly span: unknown,
+  ) {
+    this.ok = () => hook.settle(this, null);
+    this.fail = (err: Error) => hook.settle(this, err);
+  }
 }
 
 interface ParkedCommand {
@@ -89,16 +109,21 @@ interface ParkedCommand {
   timer: NodeJS.Timeout;
 }
 
-/** ioredis internals read on close: the commands written and awaiting a reply. */
-interface CommandQueues {
-  prevCommandQueue?: { shift(): { command: HookedCommand } | undefined } | null;
+/** The socket of a standalone connection (`Redis#stream`), watched for its close. */
+interface Closable {
+  prependOnceListener(event: 'close', listener: () => void): unknown;
 }
 
-const TRACKING = Symbol('redwing.tracking');
-const ADMITTED = Symbol('redwing.admitted');
-const PIPELINE_ADMISSION = Symbol('redwing.pipelineAdmission');
-const BYPASS = -1;
 const MAX_PARKED = 1_000;
+/** Settled flights kept before the in-flight list is compacted (amortises the copy). */
+const COMPACT_AFTER = 1_024;
+/**
+ * Cluster only: the command timeout left to ioredis on the node connections, beyond the hook's own. Node
+ * connections run commands the hook never sees (handshakes, slot refreshes) that still need a timeout;
+ * the hook's own deadline always comes first for the commands it tracks.
+ * @internal
+ */
+export const CLUSTER_NODE_TIMEOUT_MARGIN = 100;
 
 /** Redis error replies that mean "the server cannot serve right now", not "your command is wrong". */
 const UNAVAILABLE_REPLY = /^(LOADING|CLUSTERDOWN|MASTERDOWN|READONLY|TRYAGAIN|BUSY)\b/;
@@ -108,27 +133,17 @@ const NOT_WRITABLE = 'enableOfflineQueue options is false';
 const CONNECTION_CLOSED = 'Connection is closed.';
 /** ioredis's rejection of the unfinished part of a pipeline/MULTI when the connection closed. */
 const ABORTED = 'Command aborted due to connection close';
-
-/**
- * Shared settle functions for standalone connections, which always call `command.resolve()` /
- * `command.reject()` as methods: no closure per command on the hot path. (Cluster detaches `reject` for
- * its redirection logic, so Cluster commands get closures instead; see `track()`.)
- */
-function resolveTracked(this: TrackedCommand, value: unknown): void {
-  const t = this[TRACKING];
-  t.hook.settle(this, t, null);
-  t.resolve(value);
-}
-
-function rejectTracked(this: TrackedCommand, err: Error): void {
-  const t = this[TRACKING];
-  t.reject(t.hook.settle(this, t, err));
-}
+/** ioredis's own command timeout (Cluster node connections, handshake commands). */
+const TIMED_OUT = 'Command timed out';
 
 /**
  * Routes every command of one connection through the breaker: refuse at once when the breaker is open or
  * the connection is down, and record outcome and latency. Commands are never queued or re-sent (parking
  * holds only commands that were never written, within their own timeout).
+ *
+ * The connection must be created without ioredis's `commandTimeout` (standalone) or with it raised by
+ * {@link CLUSTER_NODE_TIMEOUT_MARGIN} (Cluster nodes): the hook times commands out itself, from one timer
+ * for all of them (see `sweep`), so the typed error is what every caller sees.
  * @internal created by `ManagedRedisClient` for its command connection
  */
 export class CommandHook {
@@ -137,6 +152,22 @@ export class CommandHook {
 
   private readonly isCluster: boolean;
   private readonly parked: ParkedCommand[] = [];
+  /**
+   * Admitted commands awaiting their outcome, in deadline order (send order, except a parked command sent
+   * late with what was left of its timeout). Entries before `head` are cleared.
+   */
+  private flights: Array<Flight | null> = [];
+  private head = 0;
+  /** The one timer of all in-flight deadlines, armed for `timerAt`. */
+  private timer: NodeJS.Timeout | undefined;
+  private timerAt = Infinity;
+  /** The socket the hook listens to for its close (standalone). */
+  private watched: unknown;
+  /** The pipeline (fake stream object) whose admission is `lastAdmission`: a pipeline sends in one loop. */
+  private lastPipeline: unknown;
+  private lastAdmission = Admission.Rejected;
+  private readonly sweep = (): void => this.expire();
+  private readonly streamClosed = (): void => this.lose();
 
   constructor(
     private readonly conn: Redis | Cluster,
@@ -148,6 +179,7 @@ export class CommandHook {
 
   /** The connection is ready: send parked commands, in order, with what is left of their timeout. */
   onReady(): void {
+    this.watchStream();
     for (const p of this.parked.splice(0)) {
       clearTimeout(p.timer);
       const remaining = p.deadline - Date.now();
@@ -155,33 +187,34 @@ export class CommandHook {
         this.park(p);
         continue;
       }
-      (p.command as unknown as { setTimeout(ms: number): void }).setTimeout(remaining);
-      this.track(p.command, p.admission, p.budget);
+      this.track(p.command, p.admission, p.budget, performance.now() + remaining);
       p.send();
     }
   }
 
   /**
-   * The connection closed: commands written and awaiting their reply can no longer get one (ioredis
-   * would hold them until their timeout, then drop them on reconnect). Reject them now; they settle
-   * with `RedisConnectionLostError` and count as availability failures.
+   * The connection closed. Commands written and awaiting their reply can no longer get one (ioredis would
+   * hold them until their timeout, then drop them on reconnect): they fail now with
+   * `RedisConnectionLostError` and count as availability failures. Normally done already from the socket's
+   * own `close` (before ioredis aborts unfinished pipelines with its untyped error); this catches the rest.
    */
   onClose(): void {
-    if (this.isCluster) return; // Cluster node connections reject their own commands (see classify)
-    // Set by ioredis only when the connection was ready: handshake commands of a failed connect are left
-    // to ioredis, which handles their failure itself.
-    const queue = (this.conn as unknown as CommandQueues).prevCommandQueue;
-    for (let item = queue?.shift(); item; item = queue?.shift()) {
-      item.command.reject(new Error(CONNECTION_CLOSED));
-    }
+    // Cluster: its node connections re-send a closed node's commands themselves (retryDelayOnFailover).
+    if (!this.isCluster) this.lose();
   }
 
-  /** Refuse every parked command (the client is closing). */
+  /** Refuse every parked command and stop the timeout timer (the client is closing). */
   refuseParked(reason: RedisUnavailableReason): void {
     for (const p of this.parked.splice(0)) {
       clearTimeout(p.timer);
       this.refuse(p.command, reason);
     }
+  }
+
+  /** The client closed: nothing can be in flight any more. */
+  dispose(): void {
+    this.lose();
+    this.lastPipeline = undefined;
   }
 
   /** Why the breaker refuses: forced open by an operator, or open. */
@@ -190,30 +223,34 @@ export class CommandHook {
   }
 
   /**
-   * Record the outcome of a tracked command (breaker, counters, event, tracer) and return the error to
-   * reject with (typed for timeouts, lost connections and "not writable").
-   * @internal called by the settle functions
+   * Record the outcome of a tracked command (breaker, counters, event, tracer). Runs once per command,
+   * from its promise, whatever settled it.
+   * @internal called by `Flight`
    */
-  settle(command: HookedCommand, t: Tracking, err: Error | null): Error {
+  settle(f: Flight, err: Error | null): void {
     const now = performance.now();
-    const duration = now - t.started;
+    if (!f.done) {
+      f.done = true;
+      if (this.flights[this.head] === f) this.advance();
+    }
+    const duration = now - f.started;
     const { counters, breaker, events } = this.ctx;
     let outcome: CommandOutcome = 'ok';
-    let mapped = err as Error;
     if (err) {
-      [mapped, outcome] = this.classify(err, command.name);
+      outcome = this.classify(err, f.budget);
       if (outcome === 'reply-error') counters.replyErrors++;
       else counters.failures++;
-      if (t.budget !== undefined) {
-        if (outcome === 'timeout') spendBudget(t.budget, 'timeout');
-        else if (mapped instanceof RedisConnectionLostError) spendBudget(t.budget, 'connection-lost');
+    }
+    breaker.record(f.admission, outcome !== 'ok' && outcome !== 'reply-error', duration, now);
+    if (events.commandObserved) this.emitCommand(f.command.name, duration, outcome);
+    const tracer = events.tracer;
+    if (tracer && f.span !== undefined) {
+      try {
+        tracer.end(f.span, outcome, err ?? undefined);
+      } catch {
+        // a throwing tracer must not leave the command's promise chain rejected
       }
     }
-    breaker.record(t.admission, outcome !== 'ok' && outcome !== 'reply-error', duration, now);
-    if (events.commandObserved) this.emitCommand(command.name, duration, outcome);
-    const tracer = events.tracer;
-    if (tracer && t.span !== undefined) tracer.end(t.span, outcome, err ? mapped : undefined);
-    return mapped;
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -222,15 +259,16 @@ export class CommandHook {
     const conn = this.conn;
     const original = conn.sendCommand as unknown as SendCommand;
     const hooked: SendCommand = (command, stream, node) => {
-      if (this.bypass || (this.isCluster && command[ADMITTED] !== undefined)) {
-        // Health PINGs skip the breaker; a cluster redirection re-sends an admitted command.
-        if (this.isCluster) command[ADMITTED] ??= BYPASS;
+      const status = conn.status;
+      if (this.bypass) {
+        // Health PINGs skip the breaker.
+        if (!this.isCluster) command.setTimeout(this.ctx.commandTimeout);
         return original.call(conn, command, stream, node);
       }
-      const status = conn.status;
       if (status === 'connect' || status === 'wait') {
-        // Handshake commands (AUTH, HELLO, SELECT, the ready check) run before 'ready'.
-        command[ADMITTED] = BYPASS;
+        // Handshake commands (AUTH, HELLO, SELECT, the ready check) run before 'ready'; not tracked, so they
+        // keep ioredis's own timer.
+        if (!this.isCluster) command.setTimeout(this.ctx.commandTimeout);
         this.wrapUnavailable(command);
         return original.call(conn, command, stream, node);
       }
@@ -238,18 +276,18 @@ export class CommandHook {
       // rest are refused before the breaker is asked (they must not take a half-open probe slot).
       const budget = activeBudget();
       if (budget?.spent) {
-        if (this.isCluster) command[ADMITTED] = BYPASS;
         this.refuse(command, 'request-budget');
         return command.promise;
       }
       const admission = this.admit(stream);
-      if (this.isCluster) command[ADMITTED] = admission;
       if (admission === Admission.Rejected) {
         this.refuse(command, this.rejectReason());
         return command.promise;
       }
       this.ctx.counters.commands++;
-      if (status !== 'ready') {
+      // A socket that ended is not writable while the status still says ready (until ioredis handles its
+      // close): ioredis would refuse the command with its untyped error, so the hook does it first.
+      if (status !== 'ready' || (!this.isCluster && !this.writable())) {
         if (this.ctx.maxRetries > 0 && status !== 'end') {
           this.park({
             command,
@@ -265,10 +303,22 @@ export class CommandHook {
         this.refuse(command, status === 'end' ? 'closed' : 'disconnected');
         return command.promise;
       }
-      this.track(command, admission, budget);
-      return original.call(conn, command, stream, node);
+      this.track(command, admission, budget, performance.now() + this.ctx.commandTimeout);
+      try {
+        return original.call(conn, command, stream, node);
+      } catch (err) {
+        // Thrown before anything was written: settle it now (as an error), not at its deadline.
+        command.reject(err as Error);
+        throw err;
+      }
     };
     conn.sendCommand = hooked as unknown as typeof conn.sendCommand;
+  }
+
+  /** Standalone: whether ioredis would write a command now (its `stream` is open for writing). */
+  private writable(): boolean {
+    const stream = (this.conn as unknown as { stream?: { writable?: boolean } | null }).stream;
+    return stream?.writable === true;
   }
 
   /**
@@ -301,16 +351,20 @@ export class CommandHook {
 
   /**
    * One admission per pipeline: every command of a MULTI/pipeline shares the decision of the first, so a
-   * half-open breaker never lets half a transaction through.
+   * half-open breaker never lets half a transaction through. ioredis sends a pipeline's commands in one
+   * synchronous loop with the same `stream` object, so remembering the last one is enough (and marks
+   * nothing on ioredis's object).
    */
   private admit(stream: unknown): Admission {
     const breaker = this.ctx.breaker;
     if (stream && typeof stream === 'object') {
-      const s = stream as { [PIPELINE_ADMISSION]?: Admission };
-      const known = s[PIPELINE_ADMISSION];
-      if (known !== undefined) return known === Admission.Probe ? Admission.Allowed : known;
+      if (stream === this.lastPipeline) {
+        const known = this.lastAdmission;
+        return known === Admission.Probe ? Admission.Allowed : known;
+      }
       const decided = breaker.tryAcquire();
-      s[PIPELINE_ADMISSION] = decided;
+      this.lastPipeline = stream;
+      this.lastAdmission = decided;
       return decided;
     }
     return breaker.tryAcquire();
@@ -322,7 +376,10 @@ export class CommandHook {
     command.reject(new RedisUnavailableError(this.ctx.client, reason, command.name));
   }
 
-  /** Handshake-window commands: map ioredis's "not writable" error to the typed one. */
+  /**
+   * Handshake-window commands (not tracked, and rare: only while the connection is being set up): map
+   * ioredis's "not writable" error to the typed one.
+   */
   private wrapUnavailable(command: HookedCommand): void {
     const reject = command.reject;
     command.reject = (err: Error) =>
@@ -333,47 +390,136 @@ export class CommandHook {
       );
   }
 
-  private track(command: HookedCommand, admission: Admission, budget: RedisBudgetScope | undefined): void {
+  /** Start observing an admitted command: its outcome from its promise, its deadline from the hook's timer. */
+  private track(
+    command: HookedCommand,
+    admission: Admission,
+    budget: RedisBudgetScope | undefined,
+    deadline: number,
+  ): void {
     const tracer = this.ctx.events.tracer;
-    const t: Tracking = {
-      hook: this,
+    const f = new Flight(
+      this,
+      command,
       admission,
       budget,
-      started: performance.now(),
-      span: tracer ? tracer.start(this.ctx.client, command.name) : undefined,
-      resolve: command.resolve,
-      reject: command.reject,
-    };
-    if (!this.isCluster) {
-      (command as TrackedCommand)[TRACKING] = t;
-      command.resolve = resolveTracked;
-      command.reject = rejectTracked;
-      return;
+      performance.now(),
+      deadline,
+      tracer ? tracer.start(this.ctx.client, command.name) : undefined,
+    );
+    // The derived promise never rejects: `settle` does not throw.
+    void command.promise.then(f.ok, f.fail);
+    const flights = this.flights;
+    const last = flights.length - 1;
+    if (last >= this.head && flights[last]!.deadline > deadline) {
+      // A parked command sent late: keep the list in deadline order (rare, so a linear search).
+      let i = last;
+      while (i > this.head && flights[i - 1]!.deadline > deadline) i--;
+      flights.splice(i, 0, f);
+    } else {
+      flights.push(f);
     }
-    command.resolve = (value: unknown) => {
-      this.settle(command, t, null);
-      t.resolve(value);
-    };
-    command.reject = (err: Error) => t.reject(this.settle(command, t, err));
+    if (deadline < this.timerAt) this.arm(deadline);
   }
 
-  private classify(err: Error, command: string): [Error, CommandOutcome] {
+  private arm(deadline: number): void {
+    if (this.timer !== undefined) clearTimeout(this.timer);
+    this.timerAt = deadline;
+    this.timer = setTimeout(this.sweep, Math.max(1, Math.ceil(deadline - performance.now())));
+    // Pending commands do not keep the process alive by their timeout alone (their socket does).
+    this.timer.unref();
+  }
+
+  /** Drop settled flights from the head of the list; compact it now and then. */
+  private advance(): void {
+    const flights = this.flights;
+    let head = this.head;
+    while (head < flights.length && flights[head]!.done) flights[head++] = null;
+    if (head === flights.length) {
+      flights.length = 0;
+      head = 0;
+    } else if (head >= COMPACT_AFTER && head * 2 >= flights.length) {
+      flights.copyWithin(0, head);
+      flights.length -= head;
+      head = 0;
+    }
+    this.head = head;
+  }
+
+  /** The timer fired: reject every command past its deadline with the typed timeout, re-arm for the next. */
+  private expire(): void {
+    this.timer = undefined;
+    this.timerAt = Infinity;
+    const now = performance.now();
+    const flights = this.flights;
+    let head = this.head;
+    for (; head < flights.length; head++) {
+      const f = flights[head]!;
+      if (!f.done) {
+        if (f.deadline > now) break;
+        f.done = true;
+        const { client, commandTimeout } = this.ctx;
+        f.command.reject(new RedisCommandTimeoutError(client, f.command.name, commandTimeout));
+      }
+      flights[head] = null;
+    }
+    this.head = head;
+    this.advance();
+    if (this.head < flights.length) this.arm(flights[this.head]!.deadline);
+  }
+
+  /** Reject everything in flight with `RedisConnectionLostError` (standalone: the socket closed). */
+  private lose(): void {
+    if (this.timer !== undefined) clearTimeout(this.timer);
+    this.timer = undefined;
+    this.timerAt = Infinity;
+    const flights = this.flights;
+    const from = this.head;
+    const to = flights.length;
+    this.flights = [];
+    this.head = 0;
+    for (let i = from; i < to; i++) {
+      const f = flights[i]!;
+      if (f.done) continue;
+      f.done = true;
+      f.command.reject(new RedisConnectionLostError(this.ctx.client, f.command.name));
+    }
+  }
+
+  /**
+   * Standalone: listen, first, for the close of the connection's current socket, so commands in flight
+   * fail with the typed error before ioredis rejects some of them with its own (unfinished pipelines).
+   * Cluster node connections retry a closed node's commands themselves, so Cluster is left alone.
+   */
+  private watchStream(): void {
+    if (this.isCluster) return;
+    const stream = (this.conn as unknown as { stream?: Closable }).stream;
+    if (!stream || stream === this.watched || typeof stream.prependOnceListener !== 'function') return;
+    this.watched = stream;
+    stream.prependOnceListener('close', this.streamClosed);
+  }
+
+  private classify(err: Error, budget: RedisBudgetScope | undefined): CommandOutcome {
+    if (err instanceof RedisCommandTimeoutError) return this.timedOut(budget);
+    if (err instanceof RedisConnectionLostError) return this.lost(budget);
     const message = err?.message ?? '';
-    const client = this.ctx.client;
-    if (message === 'Command timed out') {
-      this.ctx.counters.timeouts++;
-      return [new RedisCommandTimeoutError(client, command, this.ctx.commandTimeout), 'timeout'];
-    }
-    if (message.includes(NOT_WRITABLE)) {
-      return [new RedisUnavailableError(client, 'disconnected', command), 'unavailable'];
-    }
-    if (message === CONNECTION_CLOSED || message === ABORTED) {
-      return [new RedisConnectionLostError(client, command, { cause: err }), 'error'];
-    }
-    if (err?.name === 'ReplyError') {
-      return [err, UNAVAILABLE_REPLY.test(message) ? 'error' : 'reply-error'];
-    }
-    return [err, 'error'];
+    if (err?.name === 'ReplyError') return UNAVAILABLE_REPLY.test(message) ? 'error' : 'reply-error';
+    // Errors ioredis raises itself: Cluster node connections, and anything the hook did not pre-empt.
+    if (message === TIMED_OUT) return this.timedOut(budget);
+    if (message === CONNECTION_CLOSED || message === ABORTED) return this.lost(budget);
+    if (message.includes(NOT_WRITABLE)) return 'unavailable';
+    return 'error';
+  }
+
+  private timedOut(budget: RedisBudgetScope | undefined): CommandOutcome {
+    this.ctx.counters.timeouts++;
+    spendBudget(budget, 'timeout');
+    return 'timeout';
+  }
+
+  private lost(budget: RedisBudgetScope | undefined): CommandOutcome {
+    spendBudget(budget, 'connection-lost');
+    return 'error';
   }
 
   private emitCommand(command: string, durationMs: number, outcome: CommandOutcome): void {

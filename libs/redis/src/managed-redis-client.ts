@@ -2,7 +2,7 @@ import { Logger } from '@nestjs/common';
 import { performance } from 'node:perf_hooks';
 import { Cluster, Redis, type RedisOptions } from 'ioredis';
 import { Admission, CircuitBreaker, type BreakerTransition } from './circuit-breaker';
-import { CommandHook, type ClientCounters } from './command-hook';
+import { CLUSTER_NODE_TIMEOUT_MARGIN, CommandHook, type ClientCounters } from './command-hook';
 import { ConnectionPool, type PoolStats } from './connection-pool';
 import { FallbackStore, type FallbackStoreOptions } from './fallback-store';
 import { HealthMonitor, type HealthSnapshot } from './health-monitor';
@@ -85,7 +85,11 @@ export class ManagedRedisClient {
       () => performance.now(),
     );
     this.isCluster = !!config.cluster;
-    this.command = this.createConnection();
+    // The hook times out the commands of this connection itself (command-hook.ts): ioredis's own timer stays
+    // off here, and on Cluster nodes it is only a backstop for the commands the hook never sees.
+    this.command = this.createConnection({
+      commandTimeout: config.cluster ? config.commandTimeout + CLUSTER_NODE_TIMEOUT_MARGIN : undefined,
+    });
     this.hook = new CommandHook(this.command, {
       client: config.name,
       breaker: this.breaker,
@@ -273,6 +277,7 @@ export class ManagedRedisClient {
     const conns = [this.command, ...this.owned];
     this.owned.clear();
     await Promise.all(conns.map((c) => this.closeConnection(c)));
+    this.hook.dispose();
     this.setState('closed');
   }
 
