@@ -2,7 +2,9 @@
 // rate-limiter-flexible RateLimiterRedis.consume() on a plain ioredis client with the same connection options,
 // 100 calls in flight, keys rotating over 10,000 clients, limits never reached. Goal (BENCH.md): ≥ 0.9×.
 // The sliding-window and token-bucket variants compare our own Lua against the same peer (a different
-// algorithm, so informational: no goal).
+// algorithm, so informational: no goal). The leased variants count in slices leased from Redis (counting:
+// 'leased'; informational: the peer still pays a round trip per call): over 10,000 rotating keys each key
+// sees one call per 10,000, so slices stay small; over 10 keys they grow and most calls stay in memory.
 //
 //   npm run bench -- rate-limit-service                         (5 rounds × 3 s per side, 1 s warm-up)
 //   npm run bench -- rate-limit-service --variant fixed-window-c100
@@ -30,6 +32,8 @@ interface Variant {
   goal?: number;
   /** The peer uses our managed connection (breaker hook) instead of a plain ioredis client. */
   peerOnManagedConnection?: boolean;
+  /** Clients the keys rotate over. @default CLIENTS */
+  clients?: number;
 }
 
 const VARIANTS: Variant[] = [
@@ -45,6 +49,17 @@ const VARIANTS: Variant[] = [
       'as fixed-window-c100, the peer on our managed connection too: the cost of this lib alone, without the breaker hook (diagnostic)',
     limit: { name: 'bench-fw2', points: POINTS, duration: DURATION },
     peerOnManagedConnection: true,
+  },
+  {
+    name: 'fixed-window-c100-leased',
+    description: "as fixed-window-c100 with counting: 'leased' on our side (informational)",
+    limit: { name: 'bench-fwl', points: POINTS, duration: DURATION, counting: 'leased' },
+  },
+  {
+    name: 'fixed-window-c100-leased-10-keys',
+    description: "counting: 'leased', keys rotating over 10 clients on both sides (informational)",
+    limit: { name: 'bench-fwl10', points: POINTS, duration: DURATION, counting: 'leased' },
+    clients: 10,
   },
   {
     name: 'sliding-window-c100',
@@ -84,7 +99,8 @@ async function runVariant(
       points: POINTS,
       duration: DURATION / 1_000,
     });
-    const keys = Array.from({ length: CLIENTS }, (_, i) => `ip:10.0.${i >> 8}.${i & 255}`);
+    const clients = v.clients ?? CLIENTS;
+    const keys = Array.from({ length: clients }, (_, i) => `ip:10.0.${i >> 8}.${i & 255}`);
     let a = 0;
     let b = 0;
     const options = { limits: v.limit };
@@ -104,10 +120,10 @@ async function runVariant(
       goal: v.goal,
       settings,
       // The decisions are checked after the run (stats below), so ours pays no extra promise per call.
-      ours: { label: 'RateLimitService.consume', op: () => service.consume(keys[a++ % CLIENTS], options) },
+      ours: { label: 'RateLimitService.consume', op: () => service.consume(keys[a++ % clients], options) },
       peer: {
         label: `RateLimiterRedis.consume${v.peerOnManagedConnection ? ' (managed conn.)' : ''}`,
-        op: () => peer.consume(keys[b++ % CLIENTS]),
+        op: () => peer.consume(keys[b++ % clients]),
       },
     });
 

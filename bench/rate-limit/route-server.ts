@@ -1,9 +1,11 @@
 // Child process of bench/rate-limit-route.bench.ts: three Nest + Fastify apps serving the same trivial JSON
 // route, so the load generator (autocannon, in the parent) never shares this event loop:
 //   plain      no guard at all
-//   ours       @RateLimit (fixed window per client address, in Redis) through the global RateLimitGuard,
-//              IETF RateLimit headers on, metrics registry present, default RedisClientModule options
-//   oursPipelined  the same with RedisClientModule redisOptions { enableAutoPipelining: true }
+//   ours       @RateLimit (fixed window per client address, in Redis, counting: 'leased') through the global
+//              RateLimitGuard, IETF RateLimit headers on, metrics registry present, default RedisClientModule
+//              options
+//   oursExact  the same with counting: 'exact' (one Redis round trip per request)
+//   oursPipelined  oursExact with RedisClientModule redisOptions { enableAutoPipelining: true }
 //   throttler  @nestjs/throttler's global ThrottlerGuard, one 60 s throttler, default in-memory storage
 // Limits are never reached. Talks to the parent over IPC through bench/lib/server.ts.
 import 'reflect-metadata';
@@ -28,9 +30,18 @@ class PlainController {
 }
 
 @Controller('r')
-class LimitedController {
+class LeasedController {
   @Get()
-  @RateLimit({ points: LIMIT, duration: WINDOW })
+  @RateLimit({ points: LIMIT, duration: WINDOW, counting: 'leased' })
+  get() {
+    return { ok: true };
+  }
+}
+
+@Controller('r')
+class ExactController {
+  @Get()
+  @RateLimit({ points: LIMIT, duration: WINDOW, counting: 'exact' })
   get() {
     return { ok: true };
   }
@@ -39,14 +50,14 @@ class LimitedController {
 @Module({ controllers: [PlainController] })
 class PlainModule {}
 
-function oursModule(redisUrl: string, autoPipelining: boolean): Type<unknown> {
+function oursModule(redisUrl: string, autoPipelining: boolean, controller: Type<unknown>): Type<unknown> {
   @Module({
     imports: [
       benchRedisModule(redisUrl, { redisOptions: { enableAutoPipelining: autoPipelining } }),
       MetricsRegistryModule,
       RateLimitModule.forRoot({ limitAllRoutes: false }),
     ],
-    controllers: [LimitedController],
+    controllers: [controller],
     providers: [{ provide: APP_GUARD, useClass: RateLimitGuard }],
   })
   class OursModule {}
@@ -70,14 +81,16 @@ serverMain('route-server', async () => {
   const redisUrl = process.env.BENCH_REDIS_URL;
   if (!redisUrl || !process.send) throw new Error('route-server: run me through rate-limit-route.bench.ts');
   const plain = await start(PlainModule);
-  const ours = await start(oursModule(redisUrl, false));
-  const oursPipelined = await start(oursModule(redisUrl, true));
+  const ours = await start(oursModule(redisUrl, false, LeasedController));
+  const oursExact = await start(oursModule(redisUrl, false, ExactController));
+  const oursPipelined = await start(oursModule(redisUrl, true, ExactController));
   const throttler = await start(ThrottlerAppModule);
-  for (const o of [ours, oursPipelined]) await readyClient(o.app);
-  serve([plain.app, ours.app, oursPipelined.app, throttler.app]);
+  for (const o of [ours, oursExact, oursPipelined]) await readyClient(o.app);
+  serve([plain.app, ours.app, oursExact.app, oursPipelined.app, throttler.app]);
   ready({
     plain: plain.port,
     ours: ours.port,
+    oursExact: oursExact.port,
     oursPipelined: oursPipelined.port,
     throttler: throttler.port,
   });

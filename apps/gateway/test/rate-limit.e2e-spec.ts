@@ -189,13 +189,17 @@ describe.each<HttpAdapterName>(['fastify', 'express'])('gateway rate limits on %
 });
 
 describe('two gateway instances', () => {
-  it('share one count in Redis', async () => {
+  it('share one count in Redis (leased slices: exactly 60 admitted, whichever instance holds the last ones)', async () => {
     const { redis, a, b } = await startTwoGateways(startGateway);
     try {
       const codes = [];
       for (let i = 0; i < 70; i++) codes.push((await call(i % 2 ? a.base : b.base, '/limited/api')).status);
       expect(codes.filter((c) => c === 200)).toHaveLength(60);
-      expect(codes.slice(60)).toEqual(Array(10).fill(429));
+      // Near the limit one instance may still spend its (small) slice after the other was refused, so the
+      // last 200 can come a few requests after the first 429; both were serving until the end, so nothing is
+      // left unspent.
+      expect(codes.slice(0, 55)).toEqual(Array(55).fill(200));
+      expect(codes.slice(64)).toEqual(Array(6).fill(429));
     } finally {
       await stopTwoGateways({ redis, a, b });
     }

@@ -12,6 +12,7 @@ export {
 export { clientIpKey, normalizeIp, type ClientIpOptions, type ClientIpSource } from './client-ip';
 export type {
   RateLimitAlgorithm,
+  RateLimitCounting,
   RateLimitKey,
   RateLimitLimit,
   RateLimitOptions,

@@ -26,6 +26,8 @@ export interface ResolvedLimit extends StoreLimit {
   label: string;
   /** Points this instance grants on its own while Redis is unavailable. */
   localPoints: number;
+  /** Counted in slices leased from Redis (`counting: 'leased'`, fixed window only). */
+  leased: boolean;
   local: { algorithm: LimitSpec['algorithm']; points: number; duration: number; blockDuration: number };
 }
 
@@ -342,7 +344,7 @@ export class LimitResolver {
   private resolve(limit: RateLimitOptions, as: ResolveAs): ResolvedLimit {
     checkLimitShape(limit, as.field);
     const spec = validateLimit(specOf(limit, this.config.defaults, as.name), `${as.field}.`);
-    const id = `${spec.name}|${spec.algorithm}|${spec.points}|${spec.duration}|${spec.blockDuration}|${spec.critical}|${spec.shadow}`;
+    const id = `${spec.name}|${spec.algorithm}|${spec.points}|${spec.duration}|${spec.blockDuration}|${spec.critical}|${spec.shadow}|${spec.counting}`;
     const known = this.byId.get(id);
     if (known) return known;
     if (this.byId.size >= MAX_LIMIT_CACHE) this.byId.clear();
@@ -360,6 +362,7 @@ export class LimitResolver {
       blockDuration: spec.blockDuration,
       keyBase: `${this.prefix}:${ALGORITHM_TAG[spec.algorithm]}:${spec.name}:${spec.points}:${spec.duration}`,
       localPoints,
+      leased: spec.counting === 'leased',
       local: {
         algorithm: spec.algorithm,
         points: localPoints,

@@ -1,8 +1,14 @@
 import { describeValue, OptionChecker } from '@redwing/redis';
-import { LIMITS, RATE_LIMIT_ALGORITHMS, RATE_LIMIT_DEFAULTS } from './rate-limit.constants';
+import {
+  LIMITS,
+  RATE_LIMIT_ALGORITHMS,
+  RATE_LIMIT_COUNTINGS,
+  RATE_LIMIT_DEFAULTS,
+} from './rate-limit.constants';
 import { RateLimitConfigError } from './rate-limit.errors';
 import type {
   RateLimitAlgorithm,
+  RateLimitCounting,
   RateLimitKey,
   RateLimitModuleOptions,
   RateLimitOptions,
@@ -17,6 +23,7 @@ export interface LimitSpec {
   blockDuration: number;
   critical: boolean;
   shadow: boolean;
+  counting: RateLimitCounting;
   key: RateLimitKey;
   cost: number | ((context: never) => number);
 }
@@ -46,6 +53,7 @@ const MODULE_KEYS: ReadonlyArray<keyof RateLimitModuleOptions> = [
   'cost',
   'critical',
   'shadow',
+  'counting',
   'limitAllRoutes',
   'policies',
   'client',
@@ -67,6 +75,7 @@ const LIMIT_KEYS: ReadonlyArray<keyof RateLimitOptions> = [
   'blockDuration',
   'critical',
   'shadow',
+  'counting',
   'key',
   'cost',
 ];
@@ -103,10 +112,20 @@ export function resolveRateLimitConfig(options: RateLimitModuleOptions = {}): Re
     blockDuration: options.blockDuration ?? d.blockDuration,
     critical: options.critical ?? d.critical,
     shadow: options.shadow ?? d.shadow,
+    counting: options.counting ?? d.counting,
     key: options.key ?? 'ip',
     cost: options.cost ?? d.cost,
   };
-  validateLimit({ name: 'default', ...defaults }, '');
+  counting('counting', defaults.counting);
+  // The module's counting applies to fixed-window limits only (the others are always exact).
+  validateLimit(
+    {
+      name: 'default',
+      ...defaults,
+      counting: defaults.algorithm === 'fixed-window' ? defaults.counting : 'exact',
+    },
+    '',
+  );
   if (options.cost !== undefined && typeof options.cost !== 'number') {
     throw check.fail('cost', 'must be an integer here; use a function only in @RateLimit()');
   }
@@ -165,6 +184,9 @@ export function specOf(limit: RateLimitOptions, defaults: Omit<LimitSpec, 'name'
     blockDuration: limit.blockDuration ?? defaults.blockDuration,
     critical: limit.critical ?? defaults.critical,
     shadow: limit.shadow ?? defaults.shadow,
+    counting:
+      limit.counting ??
+      ((limit.algorithm ?? defaults.algorithm) === 'fixed-window' ? defaults.counting : 'exact'),
     key: limit.key ?? defaults.key,
     cost: limit.cost ?? defaults.cost,
   };
@@ -185,6 +207,8 @@ export function checkLimitShape(limit: unknown, field: string): asserts limit is
   if (l.algorithm !== undefined) algorithm(`${field}.algorithm`, l.algorithm);
   check.bool(l.critical, `${field}.critical`);
   check.bool(l.shadow, `${field}.shadow`);
+  if (l.counting !== undefined) counting(`${field}.counting`, l.counting);
+  if (l.algorithm !== undefined) leasedNeedsFixedWindow(l.counting, l.algorithm, `${field}.`);
   if (l.key !== undefined) keyOption(`${field}.key`, l.key);
   if (typeof l.cost !== 'function') check.int(l.cost, `${field}.cost`, { min: 1, max: LIMITS.maxPoints });
 }
@@ -202,6 +226,8 @@ export function validateLimit(spec: LimitSpec, prefix: string): LimitSpec {
   algorithm(`${prefix}algorithm`, spec.algorithm);
   check.bool(spec.critical, `${prefix}critical`);
   check.bool(spec.shadow, `${prefix}shadow`);
+  counting(`${prefix}counting`, spec.counting);
+  leasedNeedsFixedWindow(spec.counting, spec.algorithm, prefix);
   keyOption(`${prefix}key`, spec.key);
   if (typeof spec.cost === 'number') {
     check.int(spec.cost, `${prefix}cost`, { min: 1, max: LIMITS.maxPoints });
@@ -237,6 +263,25 @@ function algorithm(field: string, value: unknown): void {
       `must be one of ${RATE_LIMIT_ALGORITHMS.map((a) => `'${a}'`).join(', ')}; got ${describeValue(value)}`,
     );
   }
+}
+
+function counting(field: string, value: unknown): void {
+  if (!RATE_LIMIT_COUNTINGS.includes(value as RateLimitCounting)) {
+    throw check.fail(
+      field,
+      `must be one of ${RATE_LIMIT_COUNTINGS.map((c) => `'${c}'`).join(', ')}; got ${describeValue(value)}`,
+    );
+  }
+}
+
+function leasedNeedsFixedWindow(value: unknown, algorithm: unknown, prefix: string): void {
+  if (value !== 'leased' || algorithm === 'fixed-window') return;
+  throw check.fail(
+    `${prefix}counting`,
+    `'leased' works with the fixed-window algorithm only; a ${String(algorithm)} limit is counted exactly ` +
+      `(a leased sliding window would date points at their lease, a leased bucket would hold tokens ` +
+      `past their refill). Remove counting or use algorithm 'fixed-window'`,
+  );
 }
 
 function keyOption(field: string, value: unknown): void {

@@ -7,6 +7,9 @@ export const RATE_LIMIT_CONFIG = Symbol('redwing.ratelimit.config');
 /** The algorithms a limit can use. */
 export const RATE_LIMIT_ALGORITHMS = ['fixed-window', 'sliding-window', 'token-bucket'] as const;
 
+/** How fixed-window limits can be counted. */
+export const RATE_LIMIT_COUNTINGS = ['exact', 'leased'] as const;
+
 /** Short algorithm tags used inside Redis keys. */
 export const ALGORITHM_TAG = {
   'fixed-window': 'fw',
@@ -23,6 +26,7 @@ export const RATE_LIMIT_DEFAULTS = {
   cost: 1,
   critical: false,
   shadow: false,
+  counting: 'exact',
   client: 'default',
   instances: 1,
   trustProxy: 0,

@@ -35,6 +35,11 @@ export class RateLimitGuard implements CanActivate {
     if (!route) return true;
     // Without key functions everything is known synchronously: one promise (the decision) per request.
     const calls = this.resolver.calls(route, context, context.switchToHttp().getRequest<object>());
+    if (Array.isArray(calls)) {
+      // A leased limit decided from this instance's slice: no round trip, no promise, no span.
+      const now = this.service.decideNow(calls);
+      if (now) return this.enforce(context, route, now);
+    }
     const decided = Array.isArray(calls) ? this.decide(calls) : calls.then((c) => this.decide(c));
     return decided.then((decision) => this.enforce(context, route, decision));
   }

@@ -13,6 +13,18 @@ import type { RATE_LIMIT_ALGORITHMS } from './rate-limit.constants';
 export type RateLimitAlgorithm = (typeof RATE_LIMIT_ALGORITHMS)[number];
 
 /**
+ * How a fixed-window limit is counted in Redis:
+ * - `exact`: one round trip per request; every instance sees every point at once.
+ * - `leased`: an instance takes a slice of the window's points from Redis in one atomic call and admits
+ *   requests from it in memory, so a busy route pays a round trip per slice instead of per request.
+ *   Admissions never exceed `points` per window across instances; the price is bounded under-admission
+ *   (an idle instance's unspent slice, given back within about a second or expiring with the window), and
+ *   `remaining` is this instance's view (see the README, "Leased counting").
+ * Sliding windows and token buckets are always exact.
+ */
+export type RateLimitCounting = 'exact' | 'leased';
+
+/**
  * Who is counted:
  * - `'ip'`: the client address, taken `trustProxy` hops from the socket (IPv6 grouped by `ipv6Prefix`);
  * - `'user'`: the authenticated user (`request.user`, see `userId`); the client address when the request has
@@ -59,6 +71,12 @@ export interface RateLimitLimit {
   critical?: boolean;
   /** Decide and count, never refuse (metrics `result="shadowed"`, debug log). @default module `shadow` */
   shadow?: boolean;
+  /**
+   * `'leased'`: count in slices taken from Redis (fixed window only), for busy routes where a round trip per
+   * request costs more than the route. See {@link RateLimitCounting}.
+   * @default module `counting` ('exact') for fixed-window limits; sliding windows and token buckets are exact
+   */
+  counting?: RateLimitCounting;
 }
 
 /** One limit on a route: a {@link RateLimitLimit} plus who is counted and what a request costs. */
@@ -87,6 +105,13 @@ export interface RateLimitModuleOptions {
   critical?: boolean;
   /** Shadow mode for every limit: decide and report, never refuse. @default false */
   shadow?: boolean;
+  /**
+   * How fixed-window limits without their own `counting` are counted (sliding windows and token buckets are
+   * always exact). `'exact'` by default: leasing trades exact per-request accounting for speed, a choice a
+   * route should make knowingly. See {@link RateLimitCounting}.
+   * @default 'exact'
+   */
+  counting?: RateLimitCounting;
   /**
    * Limit every route that has no `@RateLimit()` with the module defaults (opt out with `@SkipRateLimit()`),
    * like `@nestjs/throttler`. `false`: only decorated routes are limited.
@@ -193,7 +218,12 @@ export interface RateLimitStats {
   mode: 'redis' | 'local';
   decisions: { allowed: number; denied: number; shadowed: number; unavailable: number };
   switches: { toLocal: number; toRedis: number };
-  /** Calls decided in memory. */
+  /** Calls decided in memory by the insurance limiter (Redis unavailable). */
   localDecisions: number;
+  /**
+   * Leased counting: round trips of the lease script, points granted to this instance in slices, unspent
+   * points given back, requests decided from a slice without a round trip, and leases held now.
+   */
+  leases: { requests: number; granted: number; returned: number; local: number; entries: number };
   local: { entries: number; maxEntries: number; bytes: number; maxBytes: number; evictions: number };
 }

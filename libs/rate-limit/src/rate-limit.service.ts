@@ -1,4 +1,4 @@
-import { Inject, Injectable, Logger, Optional } from '@nestjs/common';
+import { Inject, Injectable, Logger, Optional, type OnModuleDestroy } from '@nestjs/common';
 import {
   describeRedisError,
   isRedisUnavailable,
@@ -10,6 +10,7 @@ import {
 } from '@redwing/redis';
 import { RateLimiterRes } from 'rate-limiter-flexible';
 import type { ClientIpSource } from './client-ip';
+import { DEFAULT_LEASE_TUNING, LeaseCounter } from './lease-counter';
 import { LimitResolver, type LimitCall, type ResolvedLimit } from './limit-resolver';
 import { LocalLimiter, type LimitOp, type LocalEntry, type RawLimitState } from './local-limiter';
 import type { ResolvedRateLimitConfig } from './rate-limit.config';
@@ -41,13 +42,17 @@ import { RedisLimitStore } from './redis-limit-store';
  * if (!decision.allowed) socket.emit('rate-limited', { retryAfter: decision.retryAfter });
  */
 @Injectable()
-export class RateLimitService {
+export class RateLimitService implements OnModuleDestroy {
   private readonly logger = new Logger('RateLimit');
   private readonly client: ManagedRedisClient;
   private readonly store: RedisLimitStore;
   private readonly localTable: FallbackStore<LocalEntry>;
   private readonly local: LocalLimiter;
   private readonly metrics: RateLimitMetrics;
+  /** Slices of leased fixed-window limits (`counting: 'leased'`). */
+  private readonly leases: LeaseCounter;
+  /** Gives back idle slices every `maxAgeMs`. */
+  private sweep: NodeJS.Timeout | undefined;
 
   /** The decision of a single-limit consume; made once, not per call. */
   private readonly consumedOne = (state: RateLimitState): RateLimitDecision =>
@@ -90,6 +95,17 @@ export class RateLimitService {
       ...(config.local.maxBytes !== undefined ? { maxBytes: config.local.maxBytes } : {}),
     });
     this.local = new LocalLimiter(this.localTable);
+    this.leases = new LeaseCounter(this.store, {
+      ...DEFAULT_LEASE_TUNING,
+      // With n instances a slice is at most 1 / 2n of what is left, so no instance takes the rest at once.
+      share: 2 * config.instances,
+      maxEntries: config.local.maxEntries ?? 10_000,
+    });
+    // Started here, outside any request: a timer started by a request would run in its async context (and
+    // its Redis request budget, spent for good if that request's command timed out).
+    this.sweep = setInterval(() => {
+      if (this.leases.size > 0 && this.client.isAvailable()) void this.leases.giveBackIdle();
+    }, DEFAULT_LEASE_TUNING.maxAgeMs).unref();
     this.metrics = new RateLimitMetrics(metrics, {
       local: () => this.mode === 'local',
       entries: () => this.localTable.size,
@@ -138,6 +154,7 @@ export class RateLimitService {
     await Promise.all(
       this.resolver.limits(options.limits).map(async (limit) => {
         const storeKey = this.resolver.storeKey(limit, subject);
+        this.leases.drop(storeKey);
         const gen = this.generation;
         try {
           await this.store.block(limit, storeKey, duration);
@@ -156,6 +173,7 @@ export class RateLimitService {
     const deleted = await Promise.all(
       this.resolver.limits(options.limits).map(async (limit) => {
         const storeKey = this.resolver.storeKey(limit, subject);
+        this.leases.drop(storeKey);
         const localDeleted = this.local.delete(storeKey);
         const gen = this.generation;
         try {
@@ -192,6 +210,7 @@ export class RateLimitService {
       decisions: { ...this.counts.decisions },
       switches: { ...this.counts.switches },
       localDecisions: this.counts.localDecisions,
+      leases: this.leases.stats(),
       local: {
         entries: s.entries,
         maxEntries: s.maxEntries,
@@ -212,6 +231,25 @@ export class RateLimitService {
     return Promise.all(calls.map((c) => this.applyOne(c, 'consume', identity))).then((states) =>
       this.aggregate(states, 'consume'),
     );
+  }
+
+  /**
+   * @internal The decision of one leased limit when this instance's slice decides it without Redis, or
+   * undefined (the guard then calls `decide`). Saves the guard its promise on most requests of a busy route.
+   */
+  decideNow(calls: LimitCall[]): RateLimitDecision | undefined {
+    if (calls.length !== 1 || this.mode !== 'redis') return undefined;
+    const { limit, subject, cost } = calls[0];
+    if (!limit.leased || !this.client.isAvailable()) return undefined;
+    const raw = this.leases.take(this.resolver.storeKey(limit, subject), cost);
+    return raw && this.consumedOne(this.state(limit, raw, 'redis'));
+  }
+
+  /** Gives unspent slices back to Redis (best effort) and stops the give-back timer. */
+  async onModuleDestroy(): Promise<void> {
+    if (this.sweep) clearInterval(this.sweep);
+    this.sweep = undefined;
+    if (this.leases.size > 0 && this.client.isAvailable()) await this.leases.giveBackIdle(true);
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -242,6 +280,11 @@ export class RateLimitService {
       }
     }
     const gen = this.generation;
+    if (limit.leased) {
+      if (op === 'consume') return this.leased(limit, key, cost, gen, then);
+      // A reward or penalty here changes what a refusal this instance remembers was based on.
+      this.leases.recheck(key);
+    }
     if (op === 'consume' && limit.algorithm === 'fixed-window') {
       // The hot path: rate-limiter-flexible's own promise, mapped once (it rejects with its result on refusal).
       return this.store.consumeFixed(limit, key, cost).then(
@@ -268,6 +311,34 @@ export class RateLimitService {
         if (err instanceof RateLimitScriptError) throw err;
         this.noteFailed(err, gen);
         return then(this.fallback(limit, key, op, cost));
+      },
+    );
+  }
+
+  /** A consume of a leased limit: from this instance's slice, or one lease round trip. */
+  private leased<T>(
+    limit: ResolvedLimit,
+    key: string,
+    cost: number,
+    gen: number,
+    then: (state: RateLimitState) => T,
+  ): Promise<T> {
+    let out: RawLimitState | Promise<RawLimitState>;
+    try {
+      out = this.leases.consume(limit, key, cost);
+      if (!(out instanceof Promise)) return Promise.resolve(then(this.state(limit, out, 'redis')));
+    } catch (err) {
+      return Promise.reject(err as Error);
+    }
+    return out.then(
+      (raw) => {
+        if (this.mode !== 'redis') this.noteAnswered(gen);
+        return then(this.state(limit, raw, 'redis'));
+      },
+      (err: unknown) => {
+        if (err instanceof RateLimitScriptError) throw err;
+        this.noteFailed(err, gen);
+        return then(this.fallback(limit, key, 'consume', cost));
       },
     );
   }
@@ -392,6 +463,8 @@ export class RateLimitService {
     this.mode = 'local';
     this.generation++;
     this.localSince = Date.now();
+    // Slices are not spent while the insurance limiter decides; their points expire with their windows.
+    this.leases.clear();
     this.counts.switches.toLocal++;
     this.metrics.switched('local');
     this.reason =

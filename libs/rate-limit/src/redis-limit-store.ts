@@ -6,12 +6,15 @@ import { RateLimitScriptError } from './rate-limit.errors';
 import type { RateLimitAlgorithm } from './rate-limit.interfaces';
 import { consumeSlidingWindowScript } from './scripts/consume-sliding-window.script';
 import { consumeTokenBucketScript } from './scripts/consume-token-bucket.script';
+import { leaseFixedWindowScript, type LeaseReply } from './scripts/lease-fixed-window.script';
 import type { LimiterReply } from './scripts/limiter-preamble';
+import type { LeaseLimit, LeaseStore } from './lease-counter';
 
 /** The Lua scripts of this lib, called through `defineScripts` (EVALSHA, EVAL on NOSCRIPT). */
 const RATE_LIMIT_SCRIPTS = {
   slidingWindow: consumeSlidingWindowScript,
   tokenBucket: consumeTokenBucketScript,
+  leaseFixedWindow: leaseFixedWindowScript,
 };
 
 /** What the store needs to know about a limit. */
@@ -32,7 +35,7 @@ export interface StoreLimit {
  * the shared, breaker-protected connection; every key it writes carries a TTL. Errors are the connection's
  * (`RedisUnavailableError`, `RedisCommandTimeoutError`, reply errors); the service decides what to do.
  */
-export class RedisLimitStore {
+export class RedisLimitStore implements LeaseStore {
   private readonly scripts: ScriptCallers<typeof RATE_LIMIT_SCRIPTS>;
   private readonly noncePrefix = randomBytes(6).toString('base64url');
   private nonceCounter = 0;
@@ -65,6 +68,32 @@ export class RedisLimitStore {
           ])
         : this.scripts.tokenBucket(keys, [op, limit.points, limit.duration, cost, limit.blockDuration, '']);
     return reply.then(rawState, scriptFailure);
+  }
+
+  /**
+   * A slice of a fixed window's points for leased counting, on rate-limiter-flexible's counter of the same
+   * client key (`lease-fixed-window.script.ts`).
+   */
+  lease(
+    limit: LeaseLimit,
+    key: string,
+    args: { cost: number; want: number; share: number; giveBack: number; giveBackAt: number },
+  ): Promise<LeaseReply> {
+    return this.scripts
+      .leaseFixedWindow(
+        [key],
+        [
+          limit.points,
+          limit.duration,
+          args.cost,
+          args.want,
+          args.share,
+          args.giveBack,
+          args.giveBackAt,
+          limit.blockDuration,
+        ],
+      )
+      .then(undefined, scriptFailure);
   }
 
   /**
