@@ -1,22 +1,26 @@
 // cache-route: a trivial JSON GET route on Nest 12 + Fastify, cached, every request a hit, 10 autocannon
-// connections from 127.0.0.1.
+// connections from 127.0.0.1. Variants, headline first:
+//   l2-spread  ours = @Cacheable with L1 off, answered from Redis, over 1,000 URLs (?n=0..999) on both
+//              sides, so concurrent requests are for different keys           Goal (issue 15): ≥ 1.3×
+//              (the fair L2 figure: on one URL, reads of one key in a turn of the event loop share one GET)
 //   l1   ours = @Cacheable through our CacheInterceptor, answered from L1       Goal (BENCH.md): ≥ 1.6×
-//   l2   ours = the same with L1 off, answered from Redis                        Goal (BENCH.md): ≥ 1.3×
-//        (concurrent requests for one URL share one Redis read: in-process single-flight is always on)
-//   l2-spread  as l2, over 1,000 URLs (?n=0..999) on both sides, so reads rarely coalesce (diagnostic)
-//   peer (both) = the same route with @nestjs/cache-manager's CacheInterceptor and a keyv Redis store
+//   l2   ours = as l2-spread on one URL                                          Goal (BENCH.md): ≥ 1.3×
+//   peer (all) = the same route with @nestjs/cache-manager's CacheInterceptor and a keyv Redis store
+// A hit never enters our single-flight (checked: coalesced stays 0); Redis reads asked for in one turn of the
+// event loop go out as one GET/MGET, as the peer's client (node-redis) batches its writes per turn.
 // The apps run in a child process (bench/cache/route-server.ts); "CPU µs/op" is its CPU per request.
 //
 //   npm run bench -- cache-route --rounds 5 --ms 10000 --warmup 2000   (BENCH.md: 2 s warm-up, 10 s measured)
 //   npm run bench -- cache-route --rounds 3 --ms 3000                  (quicker)
+//   npm run bench -- cache-route --variant l2-spread                   (the headline alone)
 import * as path from 'node:path';
 import { benchMain, printJsonLine, variantSelected, type ComparisonSummary } from './lib';
 import { withServer } from './lib/http';
 import { compareHttp, latencyTable, type HttpSummary } from './cache/http';
 
 const SCENARIO = 'cache-route';
-const VARIANTS = ['l1', 'l2', 'l2-spread'] as const;
-const GOALS = { l1: 1.6, l2: 1.3, 'l2-spread': 1.3 };
+const VARIANTS = ['l2-spread', 'l1', 'l2'] as const;
+const GOALS = { 'l2-spread': 1.3, l1: 1.6, l2: 1.3 };
 const SPREAD = 1_000;
 
 benchMain(SCENARIO, (settings) =>
@@ -83,10 +87,10 @@ benchMain(SCENARIO, (settings) =>
         variant,
         l1Hits: d('l1Hits'),
         l2Hits: d('l2Hits'),
-        coalescedOnARedisRead: d('coalesced'),
+        coalesced: d('coalesced'),
         misses: d('misses'),
       });
-      if (d('misses') > 0 || (variant === 'l1' ? d('l2Hits') : d('l1Hits')) > 0) {
+      if (d('misses') > 0 || d('coalesced') > 0 || (variant === 'l1' ? d('l2Hits') : d('l1Hits')) > 0) {
         throw new Error(`${variant}: not every request was a ${p} hit`);
       }
     }

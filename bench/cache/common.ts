@@ -13,7 +13,15 @@ export const VALUE = {
   cards: [1, 2, 3, 4, 5].map((i) => ({ id: i, title: `Card number ${i}`, column: 'todo' })),
 };
 
-/** Ours: RedisClientModule as the benches run it, and CacheModule with one profile per tier (`l1`, `l2`: L1 off). */
+/**
+ * Ours: RedisClientModule as the benches run it, and CacheModule with one profile per tier (`l1`, `l2`: L1
+ * off). `BENCH_CACHE_AUTOPIPELINING=1` (diagnostic) gives the connection ioredis `enableAutoPipelining`
+ * through RedisClientModule's `redisOptions`.
+ */
 export function oursCacheImports(url: string) {
-  return [benchRedisModule(url), CacheModule.forRoot({ ttl: TTL, profiles: { l1: {}, l2: { l1: false } } })];
+  const autoPipelining = process.env.BENCH_CACHE_AUTOPIPELINING === '1';
+  return [
+    benchRedisModule(url, autoPipelining ? { redisOptions: { enableAutoPipelining: true } } : {}),
+    CacheModule.forRoot({ ttl: TTL, profiles: { l1: {}, l2: { l1: false } } }),
+  ];
 }

@@ -34,20 +34,24 @@ export async function cacheContext(
  */
 export function withFilledCache<T>(
   profile: 'l1' | 'l2',
-  body: (sides: { cache: CacheService; peer: Redis }) => Promise<T>,
+  body: (sides: { cache: CacheService; peer: Redis; peerAutoPipelined: Redis }) => Promise<T>,
 ): Promise<T> {
   return withRedis(async (redis) => {
     const { app, cache } = await cacheContext(redis.url);
     const peer = peerRedis(redis);
+    // The same peer with ioredis auto-pipelining (commands of one tick in one write), for the batched read.
+    const peerAutoPipelined = peerRedis(redis, { enableAutoPipelining: true });
     try {
       await peer.connect();
+      await peerAutoPipelined.connect();
       for (let i = 0; i < KEYS; i++) {
         await cache.set(`v:${i}`, VALUE, { profile });
         await peer.set(`peer:v:${i}`, JSON.stringify(VALUE));
       }
-      return await body({ cache, peer });
+      return await body({ cache, peer, peerAutoPipelined });
     } finally {
       peer.disconnect();
+      peerAutoPipelined.disconnect();
       await app.close();
     }
   });

@@ -111,6 +111,11 @@ export class CacheTiers {
     return this.runtimes.get(profile);
   }
 
+  /** A write or an invalidation is being applied (see `RedisTier.invalidated`). */
+  invalidated(origin: 'local' | 'remote'): void {
+    this.redis.invalidated(origin);
+  }
+
   /** L1 may answer unless invalidations are not arriving while Redis itself is reachable. */
   l1Readable(): boolean {
     return this.bus === null || this.bus.isSynced || !this.client.isAvailable();

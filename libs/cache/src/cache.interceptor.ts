@@ -12,7 +12,13 @@ import { runInSpan } from '@redwing/redis';
 import { lastValueFrom, mergeMap, of, type Observable } from 'rxjs';
 import type { CachedResponse } from './cache-serializer';
 import { CacheEvict, CachePut, Cacheable } from './cache.decorators';
-import type { CacheArgsFn, CacheableOptions, CacheEvictOptions, CachePutOptions } from './cache.interfaces';
+import type {
+  CacheArgsFn,
+  CacheableOptions,
+  CacheEvictOptions,
+  CacheLookup,
+  CachePutOptions,
+} from './cache.interfaces';
 import { CacheService } from './cache.service';
 import { resolveRouteKeyOptions, type ResolvedRouteKeyOptions } from './cache.config';
 import {
@@ -33,6 +39,8 @@ interface RoutePlan {
     profile: string | undefined;
     methods: ReadonlySet<string>;
     declaredStatus?: number;
+    /** Attributes of its `cache.lookup` span (the same for every request). */
+    spanAttributes: Record<string, string>;
   };
   put?: {
     options: CachePutOptions;
@@ -144,6 +152,7 @@ export class CacheInterceptor implements NestInterceptor {
         profile: cacheable.profile,
         methods: new Set((cacheable.methods ?? ['GET']).map((m) => m.toUpperCase())),
         declaredStatus,
+        spanAttributes: { 'redwing.cache.profile': cacheable.profile ?? 'default' },
       },
       put: put && {
         options: put,
@@ -175,7 +184,7 @@ export class CacheInterceptor implements NestInterceptor {
     return this.load(c, x, { key, shared: scope.shared, revalidate: directives.noCache });
   }
 
-  private async load(
+  private load(
     c: CacheablePlan,
     x: Exchange,
     lookup: { key: string; shared: boolean; revalidate: boolean },
@@ -184,6 +193,7 @@ export class CacheInterceptor implements NestInterceptor {
     const { req, ctx, next } = x;
     let ran = false;
     let body: unknown;
+    // Runs only on a miss (a hit never calls it).
     const loader = async (): Promise<CachedResponse | Uncacheable> => {
       ran = true;
       body = await lastValueFrom(next.handle(), { defaultValue: undefined });
@@ -194,32 +204,31 @@ export class CacheInterceptor implements NestInterceptor {
       });
     };
     // `refresh` (request `no-cache`): run the handler and store its response without reading the cached one.
-    const resolve = () =>
-      this.cache.resolve<CachedResponse | Uncacheable>(lookup.key, loader, {
-        profile: c.profile,
-        ttl: o.ttl,
-        tags: list(o.tags, req, ctx),
-        staleWhileRevalidate: o.staleWhileRevalidate,
-        staleIfError: o.staleIfError,
-        lock: o.lock,
-        response: true,
-        refresh: lookup.revalidate,
-        unless: isUncacheable,
-      });
-    // One `cache.lookup` span per lookup (on a miss the handler's work runs inside it).
-    const { value, outcome } = lookup.revalidate
-      ? await resolve()
-      : await runInSpan('cache.lookup', { 'redwing.cache.profile': c.profile ?? 'default' }, (span) =>
-          resolve().then((result) => {
-            span.setAttribute('redwing.cache.outcome', result.outcome);
-            return result;
-          }),
-        );
-    if (isUncacheable(value)) {
+    const options = {
+      profile: c.profile,
+      ttl: o.ttl,
+      tags: list(o.tags, req, ctx),
+      staleWhileRevalidate: o.staleWhileRevalidate,
+      staleIfError: o.staleIfError,
+      lock: o.lock,
+      response: true,
+      refresh: lookup.revalidate,
+      unless: isUncacheable,
+    };
+    const answer = (r: CacheLookup<CachedResponse | Uncacheable>): Observable<unknown> => {
+      const value = r.value;
       // The leader sends its own result as usual; a caller that only waited for it runs its own handler.
-      return ran ? of(body) : next.handle();
-    }
-    return this.send(x, value, outcome === 'hit' ? 'HIT' : outcome === 'stale' ? 'STALE' : 'MISS');
+      if (isUncacheable(value)) return ran ? of(body) : next.handle();
+      return this.send(x, value, r.outcome === 'hit' ? 'HIT' : r.outcome === 'stale' ? 'STALE' : 'MISS');
+    };
+    if (lookup.revalidate) return this.cache.resolve(lookup.key, loader, options).then(answer);
+    // One `cache.lookup` span per lookup (on a miss the handler's work runs inside it).
+    return runInSpan('cache.lookup', c.spanAttributes, (span) =>
+      this.cache.resolve(lookup.key, loader, options).then((r) => {
+        span.setAttribute('redwing.cache.outcome', r.outcome);
+        return answer(r);
+      }),
+    );
   }
 
   private put(c: NonNullable<RoutePlan['put']>, x: Exchange): Observable<unknown> {

@@ -157,11 +157,12 @@ export class CacheService implements OnModuleInit, OnModuleDestroy {
       p.counters.l1Hits++;
       return cached.value as T;
     }
-    // The hot path of an L2 hit: one GET, no intermediate promises.
+    // The hot path of an L2 hit: one GET (batched per event-loop turn), no intermediate promises.
     const fullKey = p.prefix + key;
+    const read = tiers.redis.readTracked(fullKey);
     let buf: Buffer | null;
     try {
-      buf = await tiers.redis.read(fullKey);
+      buf = await read.promise;
     } catch (err) {
       tiers.onRedisError(err, 'get');
       p.counters.misses++;
@@ -170,7 +171,8 @@ export class CacheService implements OnModuleInit, OnModuleDestroy {
     if (buf !== null) {
       const e = tiers.decodeOrDrop(fullKey, buf);
       if (e !== undefined && now < e.freshUntil) {
-        tiers.fillL1(p, key, e, now);
+        // Not if a write or an invalidation was applied since the read went out (it may concern this copy).
+        if (read.sentAt === tiers.redis.generation) tiers.fillL1(p, key, e, now);
         p.counters.l2Hits++;
         return e.value as T;
       }
@@ -462,7 +464,7 @@ export class CacheService implements OnModuleInit, OnModuleDestroy {
     for (const [profile, key] of m.k ?? []) {
       if (!own) {
         this.tiers.find(profile)?.l1?.delete(key);
-        flight.invalidate((f) => f.profile === profile && f.key === key);
+        flight.invalidate((f) => f.profile === profile && f.key === key, 'remote');
       }
       flight.wake(profile, key);
     }
@@ -471,11 +473,11 @@ export class CacheService implements OnModuleInit, OnModuleDestroy {
     if (m.t?.length) {
       const tags = m.t;
       for (const p of this.tiers.all()) p.l1?.deleteTags(tags);
-      flight.invalidate((f) => f.tags !== undefined && f.tags.some((t) => tags.includes(t)));
+      flight.invalidate((f) => f.tags !== undefined && f.tags.some((t) => tags.includes(t)), 'remote');
     }
     for (const [profile, prefix] of m.p ?? []) {
       this.tiers.find(profile)?.l1?.deletePrefix(prefix);
-      flight.invalidate((f) => f.profile === profile && f.key.startsWith(prefix));
+      flight.invalidate((f) => f.profile === profile && f.key.startsWith(prefix), 'remote');
     }
   }
 

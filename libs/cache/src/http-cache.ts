@@ -103,13 +103,19 @@ export function routeEntryKey(input: RouteKeyInput): string {
   return input.user === undefined && vary === undefined ? key + 'g' : key;
 }
 
+/** A single query parameter that URLSearchParams would give back unchanged (`*-._` and alphanumerics). */
+const SIMPLE_QUERY = /^[\w.*-]+=[\w.*-]*$/;
+
 /** The path and the normalized query (parameters sorted; with an allow-list, only those parameters). */
 export function splitUrl(url: string, allow?: readonly string[]): { path: string; query: string } {
   const q = url.indexOf('?');
   if (q < 0) return { path: url, query: '' };
   const path = url.slice(0, q);
   if (allow !== undefined && allow.length === 0) return { path, query: '' };
-  const params = new URLSearchParams(url.slice(q + 1));
+  const raw = url.slice(q + 1);
+  // One `name=value` of characters the form encoding keeps as they are: already normalized (no parse).
+  if (allow === undefined && SIMPLE_QUERY.test(raw)) return { path, query: raw };
+  const params = new URLSearchParams(raw);
   if (allow !== undefined)
     for (const name of [...new Set(params.keys())]) if (!allow.includes(name)) params.delete(name);
   params.sort();

@@ -1,9 +1,11 @@
 import {
   defineScripts,
+  isRedisBudgetSpent,
   type ManagedRedisClient,
   type RedisConnection,
   type ScriptCallers,
 } from '@redwing/redis';
+import type { Redis } from 'ioredis';
 import { masterNodes } from './cache-inspector';
 import { groupBySlot, type CacheKeys } from './cache-keys';
 import { addTagMemberScript } from './scripts/add-tag-member.script';
@@ -29,7 +31,15 @@ const TAG_SLACK = 1_000;
  * decides how to serve around them.
  */
 export class RedisTier {
+  /** Batch reads per event-loop turn (see {@link read}); a switch for benchmarks and tests only. @internal */
+  static batchReads = true;
   private readonly command: RedisConnection;
+  /** Bumped by {@link invalidated}: every write and invalidation this instance applies. */
+  generation = 0;
+  /** Reads asked for in this turn of the event loop, not sent yet. */
+  private batch: Map<string, PendingRead> | null = null;
+  /** Reads asked for and not answered yet (sent or not), that later reads of the key may share. */
+  private readonly reading = new Map<string, PendingRead>();
   private readonly isCluster: boolean;
   private readonly scripts: ScriptCallers<typeof CACHE_SCRIPTS>;
 
@@ -42,9 +52,99 @@ export class RedisTier {
     this.scripts = defineScripts(this.command, CACHE_SCRIPTS);
   }
 
-  /** The raw value of one entry, or null when absent: one GET. */
+  /**
+   * The raw value of one entry, or null when absent: one GET. Reads asked for in the same turn of the event
+   * loop go out together when it ends (`setImmediate`), in one socket write instead of one per read (the
+   * way node-redis batches its writes); reads of one key in a batch share its GET.
+   * A read of a key that is already being read shares that read's reply, unless {@link invalidated} was
+   * called since it was sent. A batch is sent in the async context of its first read (so a timeout spends
+   * that request's Redis budget); a read whose request has spent its budget is not batched (refused at once).
+   */
   read(fullKey: string): Promise<Buffer | null> {
-    return this.command.getBuffer(fullKey);
+    return this.readTracked(fullKey).promise;
+  }
+
+  /**
+   * {@link read}, with what it takes to tell whether the reply may be copied into L1: compare
+   * `sentAt` with {@link generation} once it has settled (equal: no write or invalidation was applied since
+   * the read went out).
+   */
+  readTracked(fullKey: string): PendingRead {
+    // A request whose Redis budget is spent sends its own GET, which is refused at once (see
+    // isRedisBudgetSpent): joining another read would make it wait for Redis again.
+    if (!RedisTier.batchReads || isRedisBudgetSpent()) {
+      const direct = new PendingRead();
+      direct.sentAt = this.generation;
+      void this.send(() => this.command.getBuffer(fullKey)).then(direct.resolve, direct.reject);
+      return direct;
+    }
+    let pending = this.reading.get(fullKey);
+    if (pending !== undefined) return pending;
+    let batch = this.batch;
+    if (batch === null) {
+      batch = this.batch = new Map();
+      setImmediate(this.flushReads);
+    }
+    // Not sent yet, so it goes out after everything sent so far: it may be shared.
+    pending = batch.get(fullKey);
+    if (pending === undefined) {
+      pending = new PendingRead();
+      batch.set(fullKey, pending);
+    }
+    this.reading.set(fullKey, pending);
+    return pending;
+  }
+
+  /**
+   * A write or an invalidation is being applied: reads asked for from now on do not share the replies of
+   * reads sent before it. A `local` one (this instance's own, sent on this connection after those reads)
+   * also keeps those reads out of L1 (their `sentAt` no longer matches). Another instance's message is not
+   * ordered with our reads, so it cannot tell which of them it overtook: they fill L1 as before, and the
+   * message's own deletion, or the entry's L1 lifetime, bounds what a late one leaves there.
+   */
+  invalidated(origin: 'local' | 'remote'): void {
+    if (origin === 'local') this.generation++;
+    if (this.reading.size > 0) this.reading.clear();
+  }
+
+  /**
+   * Sends the reads batched so far (see {@link read}): one GET per key, each its own command (own timeout,
+   * counted by the breaker and the metrics), written to the socket together — corked, so the batch is one
+   * `writev` instead of one write per GET. (On Cluster each GET goes to its node as usual.)
+   */
+  private readonly flushReads = (): void => {
+    const batch = this.batch;
+    this.batch = null;
+    if (batch === null) return;
+    const generation = this.generation;
+    const socket = batch.size > 1 && !this.isCluster ? (this.command as Redis).stream : undefined;
+    socket?.cork();
+    try {
+      for (const [key, pending] of batch) {
+        pending.sentAt = generation;
+        void this.send(() => this.command.getBuffer(key)).then(
+          (buf) => this.settle(key, pending).resolve(buf),
+          (err: unknown) => this.settle(key, pending).reject(err),
+        );
+      }
+    } finally {
+      socket?.uncork();
+    }
+  };
+
+  /** A read is answered: later reads of its key go to Redis again. */
+  private settle(key: string, pending: PendingRead): PendingRead {
+    if (this.reading.get(key) === pending) this.reading.delete(key);
+    return pending;
+  }
+
+  /** Runs a command; one that throws instead of rejecting (outside any promise here) rejects too. */
+  private send<T>(command: () => Promise<T>): Promise<T> {
+    try {
+      return command();
+    } catch (err) {
+      return Promise.reject(err);
+    }
   }
 
   /** The current invalidation sequence number (0 when none was published yet). */
@@ -171,6 +271,22 @@ export class RedisTier {
   /** Deletes one entry, best effort (an unreadable entry). */
   drop(fullKey: string): void {
     this.command.unlink(fullKey).catch(() => undefined);
+  }
+}
+
+/** One read: the promise its callers share, how it settles, and the generation it was sent in. */
+export class PendingRead {
+  readonly promise: Promise<Buffer | null>;
+  /** {@link RedisTier.generation} when the read went out (-1 until then). */
+  sentAt = -1;
+  resolve!: (value: Buffer | null) => void;
+  reject!: (err: unknown) => void;
+
+  constructor() {
+    this.promise = new Promise<Buffer | null>((resolve, reject) => {
+      this.resolve = resolve;
+      this.reject = reject;
+    });
   }
 }
 

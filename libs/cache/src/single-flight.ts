@@ -1,5 +1,5 @@
 import type { DecodedEntry } from './cache-serializer';
-import type { CacheTiers, ProfileRuntime } from './cache-tiers';
+import { redisFailure, type CacheTiers, type ProfileRuntime } from './cache-tiers';
 import type { CacheWriter } from './cache-writer';
 import { resolveEarlyRefresh, resolveLock } from './cache.config';
 import type { CacheLookup, CacheStats, ResolveOptions } from './cache.interfaces';
@@ -23,6 +23,8 @@ export interface Flight {
   promise: Promise<CacheLookup<unknown>>;
   profile: string;
   key: string;
+  /** `get`: a caller's miss; `refresh`/`reload`: a background refresh of a copy that is still served. */
+  mode: FlightMode;
   tags: readonly string[] | undefined;
   /** An invalidation of this key arrived while loading: hand the value back but do not store it. */
   invalidated: boolean;
@@ -77,7 +79,12 @@ export class SingleFlight {
     this.onLoad = options.onLoad ?? (() => undefined);
   }
 
-  /** The value of `key` and how it was found, loading it on a miss (see `CacheService.getOrSet`). */
+  /**
+   * The value of `key` and how it was found, loading it on a miss (see `CacheService.getOrSet`). A hit —
+   * fresh, or stale within the window — never enters the single-flight: L1, else one plain Redis read
+   * (batched per event-loop turn by {@link RedisTier}), and the value is served. Only a miss starts a
+   * flight, or joins the one in progress, so concurrent misses of a key still load once.
+   */
   resolve<T>(
     p: ProfileRuntime,
     key: string,
@@ -94,16 +101,51 @@ export class SingleFlight {
       if (served) return Promise.resolve(served);
       stale = e;
     }
+    // A load of this key is running: its value is what a read would find next, so wait for it. A background
+    // refresh is not joined: the cached copy it refreshes is still served.
     const existing = this.flights.get(call.fullKey);
-    if (existing) {
-      p.counters.coalesced++;
-      return existing.promise as Promise<CacheLookup<T>>;
-    }
-    return this.startFlight(call, 'get', stale).promise as Promise<CacheLookup<T>>;
+    if (existing !== undefined && existing.mode === 'get') return this.join<T>(p, existing);
+    return this.readThenResolve(call, stale);
   }
 
-  /** Marks the flights `match` selects as overtaken by an invalidation (their values are not stored). */
-  invalidate(match: (f: Flight) => boolean): void {
+  /** The lean read of {@link resolve}: a hit is served from it; a miss goes to the single-flight. */
+  private async readThenResolve<T>(call: Call<T>, stale: Stale | undefined): Promise<CacheLookup<T>> {
+    const { p, key, fullKey } = call;
+    const tiers = this.tiers;
+    const read = tiers.redis.readTracked(fullKey);
+    let buf: Buffer | null = null;
+    let failed = false;
+    try {
+      buf = await read.promise;
+    } catch (err) {
+      tiers.onRedisError(err, 'get');
+      failed = redisFailure(err) === 'unavailable';
+    }
+    const found = buf === null ? undefined : tiers.decodeOrDrop(fullKey, buf);
+    if (found !== undefined) {
+      const now = Date.now();
+      // A write or invalidation applied since the read went out may concern this copy: serve it, keep it out of L1.
+      if (read.sentAt === tiers.redis.generation) tiers.fillL1(p, key, found, now);
+      const served = this.serve(call, found, { now, tier: 'l2' });
+      if (served) return served;
+      if (now < found.staleUntil) stale = found;
+    }
+    const existing = this.flights.get(fullKey);
+    if (existing !== undefined) return this.join<T>(p, existing);
+    return this.startFlight(call, 'get', stale, failed).promise as Promise<CacheLookup<T>>;
+  }
+
+  private join<T>(p: ProfileRuntime, flight: Flight): Promise<CacheLookup<T>> {
+    p.counters.coalesced++;
+    return flight.promise as Promise<CacheLookup<T>>;
+  }
+
+  /**
+   * Marks the flights `match` selects as overtaken by an invalidation (their values are not stored).
+   * `remote`: another instance's message (see `RedisTier.invalidated`).
+   */
+  invalidate(match: (f: Flight) => boolean, origin: 'local' | 'remote' = 'local'): void {
+    this.tiers.invalidated(origin);
     if (this.flights.size === 0) return;
     for (const f of this.flights.values()) if (match(f)) f.invalidated = true;
   }
@@ -193,16 +235,26 @@ export class SingleFlight {
     void tracked.finally(() => this.background.delete(tracked));
   }
 
-  private startFlight<T>(call: Call<T>, mode: FlightMode, stale: Stale | undefined): Flight {
+  /**
+   * Starts the one load of a key. `readFailed` set: the caller has just read Redis and missed (`true`: Redis
+   * failed for availability), so the flight does not read it again.
+   */
+  private startFlight<T>(
+    call: Call<T>,
+    mode: FlightMode,
+    stale: Stale | undefined,
+    readFailed?: boolean,
+  ): Flight {
     const flight: Flight = {
       promise: undefined as unknown as Promise<CacheLookup<unknown>>,
       profile: call.p.config.name,
       key: call.key,
+      mode,
       tags: call.options.tags,
       invalidated: false,
     };
     this.flights.set(call.fullKey, flight);
-    flight.promise = this.fly(call, mode, stale, flight).finally(() => {
+    flight.promise = this.fly(call, mode, stale, flight, readFailed).finally(() => {
       if (this.flights.get(call.fullKey) === flight) this.flights.delete(call.fullKey);
       if (flight.after) this.refreshInBackground(call, flight.after);
     });
@@ -215,17 +267,18 @@ export class SingleFlight {
     mode: FlightMode,
     stale: Stale | undefined,
     flight: Flight,
+    readFailed: boolean | undefined,
   ): Promise<CacheLookup<T>> {
     const { p, key, fullKey, options } = call;
     // Once Redis failed this flight for availability, it is not asked again: one dead wait per call, at most.
-    let redisDown = false;
-    if (mode !== 'reload') {
+    let redisDown = readFailed === true;
+    if (mode !== 'reload' && readFailed === undefined) {
       const read = await this.tiers.readL2Checked(fullKey);
       redisDown = read.failed;
       const found = read.entry;
       if (found !== undefined) {
         const now = Date.now();
-        this.tiers.fillL1(p, key, found, now);
+        if (!flight.invalidated) this.tiers.fillL1(p, key, found, now);
         if (mode === 'get') {
           const served = this.serve(call, found, { now, tier: 'l2', flight });
           if (served) return served;
