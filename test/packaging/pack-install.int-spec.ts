@@ -5,16 +5,12 @@
 //
 // The scratch app's entry is ESM (main.mjs): Nest 12 ships ESM only, and an ESM entry imports both the
 // ESM Nest packages and our CommonJS build (Node's CJS named-export detection gives named imports).
-import { spawnSync, type SpawnSyncReturns } from 'node:child_process';
 import * as fs from 'node:fs';
 import { builtinModules } from 'node:module';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { RedisServer, stopAll } from '../harness';
+import { cleanEnv, explain, NPM, readManifest, ROOT, run, scratchDir, TSC, type PackedLib } from './scratch';
 
-const ROOT = path.resolve(__dirname, '..', '..');
-const PACK_DIR = path.join(ROOT, '.pack');
-const TSC = path.join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc');
 const PEERS = [
   '@nestjs/common',
   '@nestjs/core',
@@ -26,41 +22,6 @@ const PEERS = [
 // Builds all eight libs (tsc, one after another) before packing: minutes on a busy 2-core machine.
 const SETUP_TIMEOUT = 540_000;
 const BUILTINS = new Set(builtinModules);
-
-interface PackedLib {
-  name: string;
-  /** The lib's folder in the repo. */
-  dir: string;
-  version: string;
-  tarball: string;
-  size: number;
-  files: string[];
-}
-
-/** The environment for child npm/node processes: no npm_* settings inherited from `npm test`. */
-function cleanEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = {};
-  for (const [k, v] of Object.entries(process.env)) {
-    if (/^npm_/i.test(k) && !/^npm_config_(cache|registry|userconfig)$/i.test(k)) continue;
-    if (k === 'NODE_OPTIONS' || k === 'NODE_PATH' || k.startsWith('JEST_')) continue;
-    env[k] = v;
-  }
-  return { ...env, NO_COLOR: '1', ...extra };
-}
-
-function run(
-  cmd: string,
-  args: string[],
-  cwd: string,
-  timeout: number,
-  env = cleanEnv(),
-): SpawnSyncReturns<string> {
-  return spawnSync(cmd, args, { cwd, env, encoding: 'utf8', timeout, maxBuffer: 32 * 1024 * 1024 });
-}
-
-function explain(what: string, r: SpawnSyncReturns<string>): string {
-  return `${what} exited ${r.status ?? r.signal}${r.error ? ` (${r.error.message})` : ''}\n--- stdout\n${r.stdout?.slice(-4_000)}\n--- stderr\n${r.stderr?.slice(-4_000)}`;
-}
 
 const MAIN_MJS = `
 import 'reflect-metadata';
@@ -141,14 +102,12 @@ describe('packaging: @redwing/redis installed from its tarball outside the repo'
   beforeAll(async () => {
     const pack = run(process.execPath, [path.join(ROOT, 'scripts', 'pack.js')], ROOT, 360_000);
     if (pack.status !== 0) throw new Error(explain('npm run pack', pack));
-    packed = JSON.parse(fs.readFileSync(path.join(PACK_DIR, 'manifest.json'), 'utf8')) as PackedLib[];
+    packed = readManifest();
     const found = packed.find((p) => p.name === '@redwing/redis');
     if (!found) throw new Error(`no @redwing/redis in .pack/manifest.json: ${JSON.stringify(packed)}`);
     redisLib = found;
 
-    scratch = fs.realpathSync(fs.mkdtempSync(path.join(os.tmpdir(), 'redwing-pack-install-')));
-    if (!path.relative(ROOT, scratch).startsWith('..'))
-      throw new Error(`scratch dir ${scratch} is inside the repo`);
+    scratch = scratchDir('redwing-pack-install-');
 
     const rootPkg = JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as {
       dependencies: Record<string, string>;
@@ -168,7 +127,7 @@ describe('packaging: @redwing/redis installed from its tarball outside the repo'
     fs.writeFileSync(path.join(scratch, 'tsconfig.json'), JSON.stringify(TSCONFIG, null, 2) + '\n');
 
     const install = run(
-      process.platform === 'win32' ? 'npm.cmd' : 'npm',
+      NPM,
       ['install', '--no-fund', '--no-audit', '--prefer-offline', '--loglevel=error'],
       scratch,
       180_000,
