@@ -165,10 +165,7 @@ export class HttpObserver implements OnModuleInit {
       this.seriesOf(route, method, aborted ? ABORTED : Math.floor(status / 100)).observe(
         (performance.now() - state.started) / 1_000,
       );
-      if (this.series.countsRoute(route)) {
-        this.series.increment('requests');
-        if (status >= 500) this.series.increment('errors');
-      }
+      if (this.series.countsRoute(route)) this.series.countRequest(status >= 500);
       if (status === 500 && !aborted) {
         state.route ??= route;
         this.sentry.captureServerError(state, status);

@@ -83,6 +83,13 @@ export class SeriesService implements OnModuleInit, BeforeApplicationShutdown {
   private flushes?: Counter<'outcome'>;
   private dropped?: Counter;
   private readonly ignored: Set<string>;
+  /**
+   * The HTTP observer's per-request counts ({@link countRequest}), kept as plain numbers for the minute
+   * `requestMinute` and folded into the buffer when the minute changes, at each flush and when totals are read.
+   */
+  private requestMinute = -1;
+  private requestCount = 0;
+  private errorCount = 0;
 
   constructor(
     @Inject(METRICS_CONFIG) private readonly config: ResolvedMetricsConfig,
@@ -153,6 +160,26 @@ export class SeriesService implements OnModuleInit, BeforeApplicationShutdown {
       this.names.add(name);
     }
     this.add(Math.floor(Date.now() / BUCKET), name, n);
+  }
+
+  /**
+   * Counts one served request in the `requests` series (and in `errors` when `error`): what
+   * `increment('requests')` does, as two additions on the per-request path (the HTTP observer's).
+   */
+  countRequest(error: boolean): void {
+    if (!this.settings) return;
+    const minute = Math.floor(Date.now() / BUCKET);
+    if (minute !== this.requestMinute) this.foldRequests(minute);
+    this.requestCount++;
+    if (error) this.errorCount++;
+  }
+
+  private foldRequests(nextMinute = this.requestMinute): void {
+    if (this.requestCount > 0) this.add(this.requestMinute, 'requests', this.requestCount);
+    if (this.errorCount > 0) this.add(this.requestMinute, 'errors', this.errorCount);
+    this.requestCount = 0;
+    this.errorCount = 0;
+    this.requestMinute = nextMinute;
   }
 
   /**
@@ -241,6 +268,7 @@ export class SeriesService implements OnModuleInit, BeforeApplicationShutdown {
    * counters as of the last flush). Local only: readable while Redis is down.
    */
   localTotals(): Record<string, number> {
+    this.foldRequests();
     return Object.fromEntries([...this.names].map((n) => [n, this.totals.get(n) ?? 0]));
   }
 
@@ -277,6 +305,7 @@ export class SeriesService implements OnModuleInit, BeforeApplicationShutdown {
     const client = this.client!;
     const now = Date.now();
     const minute = Math.floor(now / BUCKET);
+    this.foldRequests();
     await this.sample(minute);
 
     if (!client.isAvailable()) {

@@ -111,6 +111,22 @@ describe('series across two instances', () => {
     expect(again.series.cache_hits.sum).toBe(6);
   });
 
+  it('counts server errors (5xx) of served requests in errors, not client errors', async () => {
+    const before = a.series.localTotals();
+    for (const path of ['/items/fail/internal', '/items/fail/internal', '/items/fail/unavailable']) {
+      expect((await fetch(`${a.base}${path}`)).status).toBeGreaterThanOrEqual(500);
+    }
+    expect((await fetch(`${a.base}/items/fail/teapot`)).status).toBe(418);
+    await hit(a.base, 2);
+    const totals = a.series.localTotals();
+    expect([totals.requests - before.requests, totals.errors - before.errors]).toEqual([6, 3]);
+    expect(await a.series.flush()).toBe('ok');
+    const now = Date.now();
+    const result = await a.series.query({ from: now - 60_000, to: now, names: ['requests', 'errors'] });
+    expect(result.series.requests.sum).toBe(6);
+    expect(result.series.errors.sum).toBe(3);
+  });
+
   it('computes sum, average per minute and rate per second over whole minutes', async () => {
     const m = Math.floor(Date.now() / BUCKET) - 5;
     await raw.hincrby(a.series.key(m), 'requests', 60);
