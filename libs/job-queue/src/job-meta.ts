@@ -6,7 +6,7 @@ import type { Job } from 'bullmq';
  * BullMQ keeps with the job and only reads when its own telemetry is configured, which Redwing does not do):
  * the producer's trace context (W3C `traceparent`/`tracestate`) and the idempotency key.
  */
-interface JobMeta {
+export interface JobMeta {
   /** Propagation carrier of the producer's active context. */
   tp?: Record<string, string>;
   /** Idempotency key. */
@@ -23,27 +23,33 @@ export function encodeJobMeta(idempotencyKey: string | undefined): string | unde
   return meta.tp || meta.ik !== undefined ? JSON.stringify(meta) : undefined;
 }
 
-function decode(job: Pick<Job, 'opts'>): JobMeta {
+const EMPTY: JobMeta = Object.freeze({});
+
+/** What a job carries (an empty object, not parsed, for a job with no metadata). */
+export function decodeJobMeta(job: Pick<Job, 'opts'>): JobMeta {
   const raw = job.opts?.telemetry?.metadata;
-  if (typeof raw !== 'string' || raw === '') return {};
+  if (typeof raw !== 'string' || raw === '') return EMPTY;
   try {
     const parsed = JSON.parse(raw) as unknown;
-    return typeof parsed === 'object' && parsed !== null ? (parsed as JobMeta) : {};
+    return typeof parsed === 'object' && parsed !== null ? (parsed as JobMeta) : EMPTY;
   } catch {
-    return {};
+    return EMPTY;
   }
+}
+
+/** The idempotency key in decoded metadata. */
+export function metaIdempotencyKey(meta: JobMeta): string | undefined {
+  return typeof meta.ik === 'string' ? meta.ik : undefined;
+}
+
+/** The producer's trace context in decoded metadata (the root context when it carries none). */
+export function metaContext(meta: JobMeta): Context {
+  return meta.tp ? propagation.extract(ROOT_CONTEXT, meta.tp) : ROOT_CONTEXT;
 }
 
 /** The idempotency key a job was added with. */
 export function idempotencyKeyOf(job: Pick<Job, 'opts'>): string | undefined {
-  const ik = decode(job).ik;
-  return typeof ik === 'string' ? ik : undefined;
-}
-
-/** The producer's trace context of a job (the root context when it carries none). */
-export function producerContextOf(job: Pick<Job, 'opts'>): Context {
-  const tp = decode(job).tp;
-  return tp ? propagation.extract(ROOT_CONTEXT, tp) : ROOT_CONTEXT;
+  return metaIdempotencyKey(decodeJobMeta(job));
 }
 
 /** Run `fn` with `ctx` active, so spans started inside are children of the producer's span. */

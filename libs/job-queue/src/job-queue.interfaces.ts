@@ -185,6 +185,23 @@ export interface JobSchedule<T = unknown> {
   opts?: JobSchedulerTemplateOptions;
 }
 
+/**
+ * What a worker of this instance is doing: `running` (fetching and processing), `reconnecting` (its Redis
+ * connection was lost; it resumes by itself when Redis is back), `stopped` (drained at shutdown, or its
+ * fetch loop ended and is being started again).
+ */
+export type JobWorkerState = 'running' | 'reconnecting' | 'stopped';
+
+/** One `@Processor()` worker of this instance, for readiness. */
+export interface JobWorkerHealth {
+  queue: string;
+  state: JobWorkerState;
+  /** Times its Redis connection came back after being lost (each one resumed processing). */
+  recoveries: number;
+  /** Jobs it is running now. */
+  active: number;
+}
+
 /** Health of the job queues, for readiness. */
 export interface JobQueueHealth {
   /** `down`: enqueues are refused (eviction policy, or Redis unreachable). */
@@ -197,4 +214,6 @@ export interface JobQueueHealth {
   maxmemoryPolicy?: string;
   /** Whether AOF persistence is on, when it was checked. */
   aof?: boolean;
+  /** The workers of this instance (empty for the `producer` role). */
+  workers: JobWorkerHealth[];
 }

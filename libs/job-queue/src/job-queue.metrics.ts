@@ -1,5 +1,5 @@
 import type { MetricsRegistry } from '@redwing/redis';
-import type { JobCounts } from './job-queue.interfaces';
+import type { JobCounts, JobWorkerHealth } from './job-queue.interfaces';
 
 /** Job outcome label. */
 export type JobOutcome = 'completed' | 'failed' | 'retried' | 'dead-lettered' | 'stalled';
@@ -19,7 +19,10 @@ interface Observer {
  * - `redwing_job_queue_processed_total{queue,outcome}`: attempts that ended completed|failed (final)|retried,
  *   jobs dead-lettered, and stalled jobs recovered by this instance's stall checker;
  * - `redwing_job_queue_job_duration_seconds{queue}`: handler run time; `redwing_job_queue_wait_seconds{queue}`:
- *   time from enqueue (or due time) to start.
+ *   time from enqueue (or due time) to start;
+ * - `redwing_job_queue_workers_current{queue,state}`: this instance's workers per state (running, reconnecting,
+ *   stopped); `redwing_job_queue_worker_recoveries_total{queue}`: times a worker's Redis came back after it
+ *   was lost.
  * Queue names are the only label values besides fixed words, so the label set is bounded by the app.
  */
 export class JobQueueMetrics {
@@ -29,8 +32,17 @@ export class JobQueueMetrics {
   private readonly waits = new Map<string, Observer>();
   private readonly registry?: ReturnType<typeof define>;
 
-  constructor(metrics: MetricsRegistry | undefined, counts: () => Promise<Map<string, JobCounts>>) {
-    if (metrics) this.registry = define(metrics, counts);
+  constructor(
+    metrics: MetricsRegistry | undefined,
+    counts: () => Promise<Map<string, JobCounts>>,
+    workers: () => JobWorkerHealth[] = () => [],
+  ) {
+    if (metrics) this.registry = define(metrics, counts, workers);
+  }
+
+  /** A worker's Redis came back after it was lost. */
+  recovered(queue: string): void {
+    this.registry?.recoveries.labels(queue).inc();
   }
 
   enqueue(queue: string, result: 'accepted' | 'rejected', n = 1): void {
@@ -77,7 +89,25 @@ export class JobQueueMetrics {
   }
 }
 
-function define(metrics: MetricsRegistry, counts: () => Promise<Map<string, JobCounts>>) {
+function define(
+  metrics: MetricsRegistry,
+  counts: () => Promise<Map<string, JobCounts>>,
+  workers: () => JobWorkerHealth[],
+) {
+  metrics.gauge({
+    name: 'redwing_job_queue_workers_current',
+    help: "This instance's workers per queue and state (running, reconnecting, stopped)",
+    labelNames: ['queue', 'state'],
+    collect() {
+      const states = ['running', 'reconnecting', 'stopped'] as const;
+      const n = new Map<string, number>();
+      const list = workers();
+      for (const w of list) n.set(`${w.queue}\0${w.state}`, (n.get(`${w.queue}\0${w.state}`) ?? 0) + 1);
+      for (const queue of new Set(list.map((w) => w.queue))) {
+        for (const state of states) this.set({ queue, state }, n.get(`${queue}\0${state}`) ?? 0);
+      }
+    },
+  });
   metrics.gauge({
     name: 'redwing_job_queue_jobs_current',
     help: 'Jobs per queue and state (dead-lettered = dead-letter queue size), read from Redis at scrape time',
@@ -95,6 +125,11 @@ function define(metrics: MetricsRegistry, counts: () => Promise<Map<string, JobC
     },
   });
   return {
+    recoveries: metrics.counter({
+      name: 'redwing_job_queue_worker_recoveries_total',
+      help: "Times a worker's Redis connection came back after it was lost (processing resumed by itself)",
+      labelNames: ['queue'],
+    }),
     enqueued: metrics.counter({
       name: 'redwing_job_queue_enqueued_total',
       help: 'Jobs added, by result (accepted, rejected = refused while the queue Redis was unavailable)',

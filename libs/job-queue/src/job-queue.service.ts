@@ -37,6 +37,7 @@ import type {
   JobQueueHealth,
   JobQueueModuleOptions,
   JobStatus,
+  JobWorkerHealth,
   RegisterQueueOptions,
 } from './job-queue.interfaces';
 import { JobQueueMetrics } from './job-queue.metrics';
@@ -89,7 +90,11 @@ export class JobQueueService
       );
     }
     this.prefix = this.config.prefix ?? manager.key('job-queue');
-    this.metrics = new JobQueueMetrics(metrics, () => this.allCounts());
+    this.metrics = new JobQueueMetrics(
+      metrics,
+      () => this.allCounts(),
+      () => this.workerHealth(),
+    );
   }
 
   /** Register a queue (called by `JobQueueModule.registerQueue`). @throws JobQueueConfigError @internal */
@@ -200,12 +205,22 @@ export class JobQueueService
       client: this.clientName,
       ...(this.durability.policy !== undefined ? { maxmemoryPolicy: this.durability.policy } : {}),
       ...(this.durability.aof !== undefined ? { aof: this.durability.aof } : {}),
+      workers: this.workerHealth(),
     };
     const eviction = this.evictionReason();
     if (eviction && this.config.durabilityGuard !== 'warn')
       return { status: 'down', reason: eviction, ...base };
     const reason = this.refusal();
     return reason ? { status: 'degraded', reason, ...base } : { status: 'up', ...base };
+  }
+
+  private workerHealth(): JobWorkerHealth[] {
+    return this.workers.map((w) => ({
+      queue: w.queueName,
+      state: w.state,
+      recoveries: w.recoveries,
+      active: w.activeCount,
+    }));
   }
 
   async onModuleInit(): Promise<void> {
@@ -342,12 +357,21 @@ export class JobQueueService
     return this.producer;
   }
 
-  /** Workers wait through outages: no command timeout, offline queue, endless retries (what BullMQ requires). */
+  /**
+   * Workers wait through outages: no command timeout, offline queue, endless retries (what BullMQ requires),
+   * and commands that were in flight when the connection dropped are sent again after the reconnect. The
+   * Redwing default (`autoResendUnfulfilledCommands: false`, made safe by `commandTimeout`) would leave them
+   * pending forever here, since nothing times them out: a `moveToActive` lost that way parks BullMQ's fetch
+   * loop for good (a worker whose Redis restarted a few times in a row stopped processing). Re-sending is
+   * safe for BullMQ's scripts: they check the job's lock token, and a job moved to active by a command whose
+   * reply was lost is recovered by the stall checker.
+   */
   private workerConnectionOf(): RedisConnection {
     this.workerConnection ??= this.managed().createDedicated('job-queue worker', {
       commandTimeout: undefined,
       maxRetriesPerRequest: null,
       enableOfflineQueue: true,
+      autoResendUnfulfilledCommands: true,
     });
     return this.workerConnection;
   }

@@ -79,7 +79,8 @@ export class JobQueue {
       prefix: deps.prefix,
       defaultJobOptions: {
         attempts: c.attempts,
-        backoff: c.backoff,
+        // Only where a retry can happen: every job stores its options, and every fetch parses them.
+        ...(c.attempts > 1 ? { backoff: c.backoff } : {}),
         removeOnComplete: retentionOption(c.completedRetention),
         removeOnFail: retentionOption(c.failedRetention),
       },
@@ -214,7 +215,7 @@ export class JobQueue {
       this.queue.upsertJobScheduler(id, schedule.repeat, {
         name: schedule.name,
         data: schedule.data,
-        opts: schedule.opts,
+        opts: schedule.opts ? this.withBackoff(schedule.opts) : schedule.opts,
       }),
     );
   }
@@ -330,9 +331,16 @@ export class JobQueue {
     await Promise.all([this.queue.close(), this.deadLetterQueue.close()]);
   }
 
+  /** The queue's backoff for a job that asks for retries the queue default does not have (attempts 1). */
+  private withBackoff<O extends { attempts?: number; backoff?: JobsOptions['backoff'] }>(opts: O): O {
+    return (opts.attempts ?? 0) > 1 && opts.backoff === undefined && this.config.attempts <= 1
+      ? { ...opts, backoff: this.config.backoff }
+      : opts;
+  }
+
   private jobOptions(opts: JobAddOptions): JobsOptions {
     const { idempotencyKey, ...rest } = opts;
-    const out: JobsOptions = { ...rest };
+    const out: JobsOptions = this.withBackoff({ ...rest });
     const meta = encodeJobMeta(idempotencyKey);
     if (meta !== undefined) out.telemetry = { metadata: meta };
     if (idempotencyKey !== undefined) {

@@ -1,11 +1,11 @@
 import { Logger } from '@nestjs/common';
-import { describeRedisError, runInSpan } from '@redwing/redis';
-import { DelayedError, UnrecoverableError, Worker, type ConnectionOptions, type Job } from 'bullmq';
+import { describeRedisError, runInSpan, type RedisConnection } from '@redwing/redis';
+import { DelayedError, UnrecoverableError, Worker, type Job } from 'bullmq';
 import { ANY_JOB, STALLED_LIMIT_MESSAGE } from './job-queue.constants';
-import type { JobContext, JobHandler } from './job-queue.interfaces';
+import type { JobContext, JobHandler, JobWorkerState } from './job-queue.interfaces';
 import type { JobQueueMetrics } from './job-queue.metrics';
 import type { JobQueue } from './job-queue';
-import { idempotencyKeyOf, producerContextOf, withContext } from './job-meta';
+import { decodeJobMeta, metaContext, metaIdempotencyKey, withContext } from './job-meta';
 
 /** A processor as the explorer found it. @internal */
 export interface ProcessorBinding {
@@ -28,11 +28,16 @@ export class JobWorker {
   private draining = false;
   private readonly metrics: JobQueueMetrics;
   private lastError = 0;
+  /** The worker connection closed and has not been ready since. */
+  private down = false;
+  private restartTimer?: NodeJS.Timeout;
+  /** Times this worker's Redis came back after it was lost. */
+  recoveries = 0;
 
   constructor(
     private readonly queue: JobQueue,
     private readonly binding: ProcessorBinding,
-    deps: { connection: ConnectionOptions; prefix: string; metrics: JobQueueMetrics },
+    deps: { connection: RedisConnection; prefix: string; metrics: JobQueueMetrics },
   ) {
     const c = queue.config;
     this.logger = new Logger(`JobWorker:${c.name}`);
@@ -68,13 +73,47 @@ export class JobWorker {
       // Thrown errors were dead-lettered by run(); a job that crashed its workers too often never got there.
       if (STALLED_LIMIT_MESSAGE.test(err.message)) void this.deadLetter(job, err);
     });
+    const conn = deps.connection;
+    conn.on('close', () => {
+      if (!this.draining) this.down = true;
+    });
+    conn.on('ready', () => {
+      if (!this.down || this.draining) return;
+      this.down = false;
+      this.recoveries++;
+      metrics.recovered(c.name);
+      this.logger.log(`worker: Redis is back, processing resumes (recovery ${this.recoveries})`);
+    });
   }
 
-  /** Start fetching jobs. */
+  /** Start fetching jobs; started again (after a second) if BullMQ's loop ever ends while not draining. */
   start(): void {
-    this.worker
-      .run()
-      .catch((err: unknown) => this.logger.error(`worker stopped: ${describeRedisError(err)}`));
+    this.worker.run().then(
+      () => this.restartUnlessDraining('worker loop ended'),
+      (err: unknown) => this.restartUnlessDraining(`worker stopped: ${describeRedisError(err)}`),
+    );
+  }
+
+  private restartUnlessDraining(why: string): void {
+    if (this.draining || this.worker.closing !== undefined) return;
+    this.logger.error(`${why}; starting it again in 1 s`);
+    this.restartTimer = setTimeout(() => {
+      if (!this.draining && !this.worker.isRunning()) this.start();
+    }, 1_000);
+  }
+
+  /**
+   * `running` (fetching), `reconnecting` (its Redis connection was lost; it resumes by itself), or `stopped`
+   * (drained, or its loop ended and is being started again).
+   */
+  get state(): JobWorkerState {
+    if (this.draining || !this.worker.isRunning()) return 'stopped';
+    return this.down ? 'reconnecting' : 'running';
+  }
+
+  /** The queue this worker processes. */
+  get queueName(): string {
+    return this.queue.name;
   }
 
   /** Jobs this instance is running now. */
@@ -89,6 +128,7 @@ export class JobWorker {
    */
   async drain(timeout: number): Promise<number> {
     this.draining = true;
+    clearTimeout(this.restartTimer);
     await this.worker.pause(true).catch(() => undefined);
     let timer: NodeJS.Timeout | undefined;
     const timedOut = new Promise<'timeout'>(
@@ -127,23 +167,28 @@ export class JobWorker {
     }
     const attempt = job.attemptsMade + 1;
     const attempts = job.opts.attempts ?? 1;
+    const meta = decodeJobMeta(job);
     const context: JobContext = {
-      idempotencyKey: idempotencyKeyOf(job),
+      idempotencyKey: metaIdempotencyKey(meta),
       attempt,
       isFinalAttempt: attempt >= attempts,
       signal: this.abort.signal,
     };
     const started = Date.now();
     const due = job.timestamp + (job.delay ?? 0);
-    // An async wrapper, so a handler that throws synchronously is handled like one that rejects.
-    const tracked = (async () =>
-      withContext(producerContextOf(job), () =>
-        runInSpan(
-          'job-queue.process',
-          { 'job.queue': c.name, 'job.name': job.name, 'job.id': job.id ?? '', 'job.attempt': attempt },
-          () => handler(job, context),
-        ),
-      ))();
+    const span = () =>
+      runInSpan(
+        'job-queue.process',
+        { 'job.queue': c.name, 'job.name': job.name, 'job.id': job.id ?? '', 'job.attempt': attempt },
+        () => handler(job, context),
+      );
+    let tracked: Promise<unknown>;
+    try {
+      // A handler that throws synchronously is handled like one that rejects.
+      tracked = Promise.resolve(meta.tp ? withContext(metaContext(meta), span) : span());
+    } catch (err) {
+      tracked = Promise.reject(err);
+    }
     this.active.add(tracked);
     try {
       const result = await tracked;

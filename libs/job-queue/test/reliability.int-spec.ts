@@ -1,7 +1,9 @@
 // The "Job queue" rows of RELIABILITY.md, each with its figure: worker SIGKILL (all recovered by the stall
 // checker), graceful drain on SIGTERM (no new fetch, short jobs finish, the rest recovered, 0 lost), poison jobs
 // (always throws / unrecoverable → dead-letter queue after the configured attempts while
-// healthy jobs keep flowing, ≥ 95 %), and fail-closed enqueue with workers resuming after Redis returns.
+// healthy jobs keep flowing, ≥ 95 %; crashes the worker process → dead-letter queue after it crashed
+// maxStalledCount + 1 worker processes, restarted by a supervisor, while every healthy job completes), and
+// fail-closed enqueue with workers resuming after Redis returns.
 import { Injectable } from '@nestjs/common';
 import {
   JobQueueService,
@@ -12,7 +14,7 @@ import {
   type Job,
 } from '@redwing/job-queue';
 import { ChildWorker } from './child-worker';
-import { bootJobs, RedisServer, stopAll, waitFor, type Booted } from './helpers';
+import { bootJobs, RedisServer, sleep, stopAll, waitFor, type Booted } from './helpers';
 
 /** Jobs the in-process worker ran, by queue (it finishes at once: recovery is what is measured). */
 const recovered = new Map<string, Array<{ id: string; stalledCounter: number }>>();
@@ -156,6 +158,58 @@ describe('job queue reliability', () => {
     expect(await q.replayAllDeadLetters()).toBe(10);
     await waitFor('replayed poison back in the DLQ', 30_000, async () => (await q.deadLetterCount()) === 10);
   }, 90_000);
+
+  it('poison job that crashes the worker process: dead-lettered after maxStalledCount + 1 crashes, never retried forever; healthy jobs all complete', async () => {
+    const maxStalledCount = 2;
+    const crashesEach = maxStalledCount + 1;
+    const producer = await boot('crashpoison', 'producer');
+    type Data = { ms?: number; crash?: 'exit' | 'kill' };
+    const healthy = (n: number) => Array.from({ length: n }, () => ({ name: 'h', data: { ms: 5 } as Data }));
+    const added = await producer.addBulk<Data>('crashpoison', [
+      ...healthy(20),
+      { name: 'poison-exit', data: { crash: 'exit' } },
+      ...healthy(20),
+      { name: 'poison-kill', data: { crash: 'kill' } },
+      ...healthy(20),
+    ]);
+    const poisonIds = added.filter((j) => j.name.startsWith('poison')).map((j) => j.id!);
+    const healthyIds = added.filter((j) => j.name === 'h').map((j) => j.id!);
+    const q = producer.queue('crashpoison');
+
+    // A supervisor: start a worker process, start another whenever one dies, at most 3 more than the crashes
+    // the figure allows (a poison job retried forever would run out of them).
+    const env = { QUEUE: 'crashpoison', CONCURRENCY: '1', MAX_STALLED: String(maxStalledCount) };
+    const maxProcesses = poisonIds.length * crashesEach + 4;
+    const processes: ChildWorker[] = [await child(env)];
+    const deadline = Date.now() + 150_000;
+    const finished = async () =>
+      (await q.deadLetterCount()) === poisonIds.length && (await completed(producer, 'crashpoison')) === 60;
+    while (!(await finished())) {
+      if (Date.now() > deadline) throw new Error(`not finished in 150 s after ${processes.length} processes`);
+      const current = processes[processes.length - 1];
+      if (!current.alive) {
+        await current.exited;
+        if (processes.length >= maxProcesses) throw new Error(`${processes.length} worker processes died`);
+        processes.push(await child(env));
+      }
+      await sleep(100);
+    }
+
+    const starts = (id: string) =>
+      processes.reduce((n, p) => n + p.ids('start').filter((s) => s === id).length, 0);
+    for (const id of poisonIds) expect(starts(id)).toBe(crashesEach); // ran, crashed its process, exactly N times
+    const exits = await Promise.all(processes.filter((p) => !p.alive).map((p) => p.exited));
+    expect(exits).toHaveLength(poisonIds.length * crashesEach); // one dead process per poison run, no more
+    expect(exits.filter((e) => e.code === 1)).toHaveLength(crashesEach); // process.exit(1)
+    expect(exits.filter((e) => e.signal === 'SIGKILL')).toHaveLength(crashesEach); // killed hard
+    const letters = await q.deadLetters(0, 10);
+    expect(letters.map((l) => l.id).sort()).toEqual([...poisonIds].sort());
+    for (const l of letters) expect(l.error.message).toMatch(/stalled more than allowable limit/);
+    for (const id of poisonIds) expect((await q.describe(id))?.state).toBe('dead-lettered');
+    const done = new Set(processes.flatMap((p) => p.ids('done')));
+    expect(healthyIds.filter((id) => !done.has(id))).toEqual([]); // every healthy job completed
+    expect(await completed(producer, 'crashpoison')).toBe(healthyIds.length);
+  }, 180_000);
 
   it('fails closed while Redis is down (typed error, fast), and workers resume by themselves', async () => {
     const jobs = await boot('outage', 'worker', { enqueueTimeout: 1_000 });
