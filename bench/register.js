@@ -2,6 +2,12 @@
 // fork (stampede workers, child apps, drivers; they set REDWING_BENCH_LIBS=src) — without a build step:
 //   node --require ./bench/register.js bench/redis-client.bench.ts
 //
+// `npm run bench` does not rely on it for the scenarios: scripts/bench.js compiles bench/ once per run to
+// .tmp/bench-build/<run>/ (REDWING_BENCH_BUILD) and runs that JavaScript. There this hook only resolves
+// `@redwing/<lib>` (below) and loads the `.ts`-named copies of compiled files (a scenario may fork
+// `path.join(__dirname, 'x.ts')`) as the JavaScript they are; swc is not even loaded. `compiledInMemory()`
+// counts the files it did compile, which the bench server processes check (bench/lib/server.ts).
+//
 // - `.ts` files are compiled on load with the installed @swc/core (`transformSync`), using the options of
 //   test/swc-options.js, which jest.config.js uses too: CommonJS, legacy decorators + emitDecoratorMetadata
 //   (Nest injection by type). No type checking; that is `npm run typecheck`'s job.
@@ -18,15 +24,21 @@
 const fs = require('node:fs');
 const Module = require('node:module');
 const path = require('node:path');
-const { transformSync } = require('@swc/core');
-const { ROOT, swcOptions, tsconfigPaths } = require('../test/swc-options');
 
-const SWC_OPTIONS = { ...swcOptions, swcrc: false, configFile: false };
-
+const ROOT = path.resolve(__dirname, '..');
 const MODE = process.env.REDWING_BENCH_LIBS === 'src' ? 'src' : 'dist';
+/** The compiled bench of this `npm run bench` run, when there is one. */
+const BUILD = process.env.REDWING_BENCH_BUILD
+  ? path.resolve(process.env.REDWING_BENCH_BUILD) + path.sep
+  : undefined;
 
-// tsconfig "paths" resolved against the repo root (src mode only).
-const aliases = MODE === 'src' ? tsconfigPaths() : [];
+// tsconfig "paths" resolved against the repo root (src mode only; reading tsconfig.json loads typescript).
+const aliases = MODE === 'src' ? require('../test/swc-options').tsconfigPaths() : [];
+
+/** swc and its options, loaded on the first TypeScript file compiled here. */
+let swc;
+const COMPILED = Symbol.for('redwing.bench.compiledInMemory');
+globalThis[COMPILED] = 0;
 
 const originalResolve = Module._resolveFilename;
 Module._resolveFilename = function (request, parent, isMain, options) {
@@ -41,7 +53,20 @@ Module._resolveFilename = function (request, parent, isMain, options) {
 
 Module._extensions['.ts'] = function (module, filename) {
   const source = fs.readFileSync(filename, 'utf8');
-  const { code } = transformSync(source, { ...SWC_OPTIONS, filename });
+  if (BUILD && filename.startsWith(BUILD)) {
+    // A `.ts`-named copy of a file scripts/bench.js compiled: JavaScript already.
+    module._compile(source, filename);
+    return;
+  }
+  if (!swc) {
+    const { swcOptions } = require('../test/swc-options');
+    swc = {
+      transformSync: require('@swc/core').transformSync,
+      options: { ...swcOptions, swcrc: false, configFile: false },
+    };
+  }
+  const { code } = swc.transformSync(source, { ...swc.options, filename });
+  globalThis[COMPILED]++;
   module._compile(code, filename);
 };
 

@@ -2,6 +2,7 @@
 // server.ts), so autocannon never shares their event loop and "CPU µs/op" is the server process's CPU per
 // request. Not re-exported by index.ts: it loads autocannon.
 import { fork, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import * as path from 'node:path';
 import { HOST, withRedis } from './redis-server';
 
@@ -42,6 +43,13 @@ export interface ServerOptions {
 
 type Reply = { id: number; value: unknown };
 
+/** The compiled `.js` beside a `.ts` script when there is one (scripts/bench.js wrote it), else `script`. */
+export function compiledScript(script: string): string {
+  if (!script.endsWith('.ts')) return script;
+  const js = `${script.slice(0, -'.ts'.length)}.js`;
+  return existsSync(js) ? js : script;
+}
+
 /** A bench server running in its own Node process, with request/response over IPC (see server.ts). */
 export class ServerProcess {
   private seq = 0;
@@ -62,8 +70,10 @@ export class ServerProcess {
   }
 
   /**
-   * Forks `script` (TypeScript, through bench/register.js) and waits for its `ready(ports)`. Node flags for
-   * the server only (e.g. `--cpu-prof`) go in `BENCH_SERVER_NODE_ARGS`.
+   * Forks `script` and waits for its `ready(ports)`. Under `npm run bench` the scenario runs compiled
+   * (scripts/bench.js), so `script` — `path.join(__dirname, 'x.ts')` — has a compiled `x.js` beside it, which
+   * is what runs; otherwise the `.ts` is compiled on load by bench/register.js. Node flags for the server only
+   * (e.g. `--cpu-prof`) go in `BENCH_SERVER_NODE_ARGS`.
    */
   static start(
     script: string,
@@ -71,7 +81,7 @@ export class ServerProcess {
     options: ServerOptions = {},
   ): Promise<ServerProcess> {
     const extra = (process.env.BENCH_SERVER_NODE_ARGS ?? '').split(' ').filter(Boolean);
-    const child = fork(script, [], {
+    const child = fork(compiledScript(script), [], {
       execArgv: [
         ...(options.execArgv ?? []),
         '--require',

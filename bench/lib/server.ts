@@ -39,8 +39,31 @@ const builtIn: Record<string, () => unknown> = {
   gc: () => (globalThis as { gc?: () => void }).gc?.(),
 };
 
+/**
+ * Files bench/register.js compiled from TypeScript in this process (0 when it runs what `npm run bench`
+ * compiled beforehand, or `undefined` without the register).
+ */
+export function compiledInMemory(): number | undefined {
+  return (globalThis as Record<symbol, number | undefined>)[Symbol.for('redwing.bench.compiledInMemory')];
+}
+
+/**
+ * Throws when this process compiled TypeScript in memory although `npm run bench` compiled the bench
+ * (REDWING_BENCH_BUILD) and the libs load from their tsc build: a measured server must run plain JavaScript.
+ */
+export function assertCompiled(name: string): void {
+  const n = compiledInMemory() ?? 0;
+  if (process.env.REDWING_BENCH_BUILD && process.env.REDWING_BENCH_LIBS !== 'src' && n > 0) {
+    throw new Error(
+      `${name}: ${n} TypeScript file(s) were compiled in memory in the server process; ` +
+        `it must run the JavaScript scripts/bench.js compiled (fork the .js, not the .ts)`,
+    );
+  }
+}
+
 /** Tells the parent the server is up, with the port of each app by name. */
 export function ready(ports: Record<string, number>): void {
+  assertCompiled(process.argv[1] ?? 'bench server');
   process.send!({ ready: ports });
 }
 
