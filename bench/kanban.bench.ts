@@ -152,7 +152,7 @@ benchMain(SCENARIO, (settings) =>
           `\n${variant}: ours ${ours.reqPerSec} req/s (rounds ${ours.reqPerSecMin}–${ours.reqPerSecMax}), ` +
             `p50 ${ours.p50Ms} ms, p99 ${ours.p99Ms} ms; no cache ${peer.reqPerSec} req/s ` +
             `(rounds ${peer.reqPerSecMin}–${peer.reqPerSecMax}), p50 ${peer.p50Ms} ms, p99 ${peer.p99Ms} ms ` +
-            `(capped by the ${UPSTREAM_MS} ms upstream: ${Math.round((CONNECTIONS * 1_000) / UPSTREAM_MS)} req/s at most)\n` +
+            `(capped by the ${UPSTREAM_MS} ms upstream near ${CONNECTIONS} connections ÷ ${UPSTREAM_MS} ms ≈ ${Math.round((CONNECTIONS * 1_000) / UPSTREAM_MS)} req/s)\n` +
             `${variant}: ratio ${summary.ratio.median.toFixed(1)}× (goal ≥ 50×: ${goals.ratio ? 'met' : 'MISSED'}), ` +
             `p50 ${p50} ms (goal < 5 ms: ${goals.p50 ? 'met' : 'MISSED'}), ` +
             `hit rate ${(hitRate * 100).toFixed(1)} % (goal ≥ 90 %: ${goals.hitRate ? 'met' : 'MISSED'})\n`,

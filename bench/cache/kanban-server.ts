@@ -9,11 +9,18 @@ import { FastifyAdapter } from '@nestjs/platform-fastify';
 import { CacheService } from '@redwing/cache';
 import { RedisClientModule } from '@redwing/redis';
 import { BoardsService } from '../../apps/gateway/src/boards/boards.service';
+import { gatewayEnvSchema } from '../../apps/gateway/src/config/gateway-env.schema';
 import { cacheFeature } from '../../apps/gateway/src/features/cache.feature';
 import { listen, ready, serve, serverMain } from '../lib/server';
 
 serverMain('kanban-server', async () => {
-  const config = await ConfigModule.forRoot({ isGlobal: true, ignoreEnvFile: true });
+  // Validated and converted (CACHE_BOARDS_TTL=10000 → 10000) by the gateway's own schema, as app.module.ts does.
+  const config = await ConfigModule.forRoot({
+    isGlobal: true,
+    ignoreEnvFile: true,
+    validationSchema: gatewayEnvSchema,
+    validationOptions: { libraryOptions: { abortEarly: false, allowUnknown: true } },
+  });
   @Module({
     imports: [
       config,
