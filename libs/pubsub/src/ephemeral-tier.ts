@@ -13,6 +13,8 @@ import type { Envelope } from './resumable-cursor';
 import { inDeliverSpan } from './tracing';
 
 const PATTERN = /^[A-Za-z0-9_.:*?-]{1,200}$/;
+/** ms a closing sharded subscriber connection gets before ioredis destroys its socket (its default: 2,000). */
+const SUBSCRIBER_DISCONNECT_TIMEOUT = 100;
 
 /** A `subscribe` handler. */
 export type Handler = (message: PubSubMessage<unknown>) => void;
@@ -196,7 +198,7 @@ export class EphemeralTier {
     sub.removeListener('ready', this.onReadyEvent);
     sub.removeListener('close', this.onDown);
     sub.removeListener('-subscriber', this.onDown);
-    sub.removeListener('+subscriber', this.onReadyEvent);
+    sub.removeListener('subscribersReady', this.onReadyEvent);
     const ours = [...this.channels.keys()].map((c) => this.redisChannel(c));
     const patterns = [...this.patterns.keys()];
     this.channels.clear();
@@ -228,12 +230,23 @@ export class EphemeralTier {
         ...cluster.options,
         enableOfflineQueue: true,
         shardedSubscribers: true,
-        redisOptions: { ...cluster.options.redisOptions, commandTimeout: undefined },
+        // disconnectTimeout: ioredis arms a timer of this length on every disconnect() to destroy a stream
+        // that did not close, and ioredis's subscriber group calls disconnect() on a sharded subscriber it
+        // replaces even when that connection is already closed (killed, its node gone), where nothing
+        // clears the timer: it then holds the process open for its full length after a clean shutdown.
+        // Subscriber connections have nothing to flush, so a short grace is enough.
+        redisOptions: {
+          ...cluster.options.redisOptions,
+          commandTimeout: undefined,
+          disconnectTimeout: SUBSCRIBER_DISCONNECT_TIMEOUT,
+        },
       });
       sub.on('error', () => undefined);
       sub.on('smessage', this.onMessage);
       sub.on('-subscriber', this.onDown);
-      sub.on('+subscriber', this.onReadyEvent);
+      // After the sharded subscribers are (re)created, connected and sent their SSUBSCRIBEs; `+subscriber`
+      // comes before any of that (and before the cluster is ready at start).
+      sub.on('subscribersReady', this.onReadyEvent);
       sub.connect().catch(() => undefined);
     } else {
       sub = this.client.subscriber();
@@ -260,7 +273,8 @@ export class EphemeralTier {
         (sub as { ping(): Promise<unknown> }).ping().catch(() => undefined),
         2_000,
       );
-    if (this.closed || (sub.status !== 'ready' && !this.sharded)) return;
+    // Sharded: a `subscribersReady` while the cluster itself is still connecting is part of its start.
+    if (this.closed || sub.status !== 'ready') return;
     const reconnect = this.wasUp;
     this.wasUp = true;
     if (reconnect) this.host.metrics.counts.reconnects++;

@@ -94,6 +94,32 @@ describe('ResumableCursor', () => {
     expect(c.numbers()).toEqual([1, 2, 3]);
   });
 
+  it('a catch-up asked for while one runs waits for it: an event published once `ready` resolved is delivered', async () => {
+    // A reconnect's catch-up (first) starts a "from now" cursor's read, which Redis answers late; the
+    // subscription's own catch-up (ready) must not resolve before the position is known, or an event
+    // published right after it would already be behind the position the late read sets.
+    const stream: Array<[string, number]> = [['1-0', 1]];
+    let open!: () => void;
+    const gate = new Promise<void>((resolve) => (open = resolve));
+    const { h } = host(stream);
+    const read = h.read;
+    const gated: CursorHost = { ...h, read: async (c, after) => (await gate, read(c, after)) };
+    const c = collect();
+    const cursor = new ResumableCursor<{ n: number }>('board:1', '$', c.handler, gated);
+    const first = cursor.catchUp();
+    let readyResolved = false;
+    const ready = cursor.catchUp().then(() => (readyResolved = true));
+    await new Promise((r) => setImmediate(r));
+    expect(readyResolved).toBe(false);
+    open();
+    await Promise.all([first, ready]);
+    expect(cursor.position).toBe('1-0');
+    // Published after `ready`: delivered.
+    stream.push(['2-0', 2]);
+    cursor.onLive('2-0', '1-0', env(2));
+    expect(c.numbers()).toEqual([2]);
+  });
+
   it('turns an unreadable gap into one resync-required delivery and continues after the newest id', async () => {
     const { h } = host([['7-0', 7]], 2);
     const c = collect();

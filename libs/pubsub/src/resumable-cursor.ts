@@ -60,6 +60,7 @@ export function compareIds(a: string, b: string): number {
 export class ResumableCursor<T = unknown> {
   private cursor: string | null = null;
   private catching = false;
+  private running?: Promise<void>;
   private again = false;
   private pending: Live[] = [];
   private closed = false;
@@ -91,14 +92,20 @@ export class ResumableCursor<T = unknown> {
 
   /**
    * Read from the stream until level with it, then deliver what arrived live meanwhile. Called at start and
-   * after every re-subscribe; a call while one runs makes that one read once more.
+   * after every re-subscribe; a call while one runs makes that one read once more and returns it, so what
+   * waits on it (`subscribeFrom`'s `ready`) waits until the position is known — a start (`$`) position read
+   * after `ready` would skip events published in between.
    */
-  async catchUp(): Promise<void> {
-    if (this.closed) return;
-    if (this.catching) {
+  catchUp(): Promise<void> {
+    if (this.closed) return Promise.resolve();
+    if (this.running) {
       this.again = true;
-      return;
+      return this.running;
     }
+    return (this.running = this.runCatchUp());
+  }
+
+  private async runCatchUp(): Promise<void> {
     this.catching = true;
     let ok = false;
     try {
@@ -114,7 +121,9 @@ export class ResumableCursor<T = unknown> {
       this.retry = setTimeout(() => void this.catchUp(), this.host.retryDelay);
       this.retry.unref();
     } finally {
+      // Before the drain: a gap it finds starts a new catch-up rather than joining this finished one.
       this.catching = false;
+      this.running = undefined;
     }
     if (ok && !this.closed) this.drain();
   }
