@@ -31,6 +31,27 @@ class LadderController {
   }
 }
 
+@Controller('r')
+class LeasedLadderController {
+  @Get()
+  @RateLimit({ ...LIMIT, name: 'ladder-leased', counting: 'leased' })
+  get() {
+    return { ok: true };
+  }
+}
+
+@Controller('r')
+class BareController {
+  @Get()
+  get() {
+    return { ok: true };
+  }
+}
+
+/** The same route in an app without Redis, metrics or the rate-limit module (the route bench's peer). */
+@Module({ controllers: [BareController] })
+class BareModule {}
+
 @Injectable()
 class SyncGuard implements CanActivate {
   canActivate() {
@@ -84,14 +105,19 @@ class ServiceGuard implements CanActivate {
   }
 }
 
-function appModule(redisUrl: string, guard: Type<CanActivate> | null, headers = true): Type<unknown> {
+function appModule(
+  redisUrl: string,
+  guard: Type<CanActivate> | null,
+  headers = true,
+  controller: Type<unknown> = LadderController,
+): Type<unknown> {
   @Module({
     imports: [
       benchRedisModule(redisUrl),
       MetricsRegistryModule,
       RateLimitModule.forRoot({ limitAllRoutes: false, headers }),
     ],
-    controllers: [LadderController],
+    controllers: [controller],
     providers: guard ? [{ provide: APP_GUARD, useClass: guard }] : [],
   })
   class LadderModule {}
@@ -102,6 +128,7 @@ serverMain('guard-ladder-server', async () => {
   const url = process.env.BENCH_REDIS_URL;
   if (!url || !process.send) throw new Error('guard-ladder-server: run me through guard-ladder.ts');
   const rungs: Record<string, Type<unknown>> = {
+    'bare app (no Redis, metrics, rate-limit modules)': BareModule,
     'no guard': appModule(url, null),
     'sync no-op guard': appModule(url, SyncGuard),
     'async no-op guard': appModule(url, AsyncGuard),
@@ -110,13 +137,14 @@ serverMain('guard-ladder-server', async () => {
     'RateLimitService.consume': appModule(url, ServiceGuard),
     'RateLimitGuard, no headers': appModule(url, RateLimitGuard, false),
     RateLimitGuard: appModule(url, RateLimitGuard),
+    "RateLimitGuard, counting: 'leased'": appModule(url, RateLimitGuard, true, LeasedLadderController),
   };
   const apps: INestApplication[] = [];
   const ports: Record<string, number> = {};
   for (const [name, module] of Object.entries(rungs)) {
     const app = await NestFactory.create(module, new FastifyAdapter(), { logger: ['error'] });
     const port = await listen(app);
-    await readyClient(app);
+    if (module !== BareModule) await readyClient(app);
     apps.push(app);
     ports[name] = port;
   }
