@@ -198,6 +198,7 @@ export class EphemeralTier {
     sub.removeListener('ready', this.onReadyEvent);
     sub.removeListener('close', this.onDown);
     sub.removeListener('-subscriber', this.onDown);
+    sub.removeListener('+subscriber', this.onReadyEvent);
     sub.removeListener('subscribersReady', this.onReadyEvent);
     const ours = [...this.channels.keys()].map((c) => this.redisChannel(c));
     const patterns = [...this.patterns.keys()];
@@ -244,8 +245,9 @@ export class EphemeralTier {
       sub.on('error', () => undefined);
       sub.on('smessage', this.onMessage);
       sub.on('-subscriber', this.onDown);
-      // After the sharded subscribers are (re)created, connected and sent their SSUBSCRIBEs; `+subscriber`
-      // comes before any of that (and before the cluster is ready at start).
+      // `+subscriber` as each sharded subscriber is (re)created; ioredis 6 adds `subscribersReady` once they
+      // are connected and their SSUBSCRIBEs re-sent (a catch-up started earlier then reads once more).
+      sub.on('+subscriber', this.onReadyEvent);
       sub.on('subscribersReady', this.onReadyEvent);
       sub.connect().catch(() => undefined);
     } else {
@@ -273,11 +275,13 @@ export class EphemeralTier {
         (sub as { ping(): Promise<unknown> }).ping().catch(() => undefined),
         2_000,
       );
-    // Sharded: a `subscribersReady` while the cluster itself is still connecting is part of its start.
+    // Sharded: subscriber events while the cluster itself is still connecting are part of its start.
     if (this.closed || sub.status !== 'ready') return;
     const reconnect = this.wasUp;
     this.wasUp = true;
-    if (reconnect) this.host.metrics.counts.reconnects++;
+    // One reconnect per outage (a Cluster reports each sharded subscriber it recreates); every signal
+    // still makes the readers catch up (a catch-up already running reads once more).
+    if (reconnect && this.state !== 'up') this.host.metrics.counts.reconnects++;
     if (this.state !== 'up') this.setState('up');
     if (reconnect) this.host.reconnected();
   }
