@@ -2,8 +2,8 @@
 // same ~300-byte JSON value, 100 in flight, over 1,000 keys (round robin, so reads of one key rarely overlap).
 // Both use the connection options RedisClientModule gives ioredis. Goal (BENCH.md): ≥ 0.9×.
 //   get-c100              the peer sends one GET per read (ioredis as RedisClientModule configures it)
-//   get-c100-autopipeline the peer with ioredis enableAutoPipelining (its reads of one tick in one write):
-//                         ours batches its reads of one event-loop turn into one MGET, so this is the
+//   get-c100-autopipeline the peer with ioredis enableAutoPipelining (its commands of one event-loop turn in one write):
+//                         ours writes its reads of one event-loop turn in one socket write, so this is the
 //                         like-for-like comparison of the two batching clients (informational)
 //
 //   npm run bench -- cache-l2                       (5 rounds × 3 s per side, 1 s warm-up)

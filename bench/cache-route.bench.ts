@@ -7,7 +7,8 @@
 //   l2   ours = as l2-spread on one URL                                          Goal (BENCH.md): ≥ 1.3×
 //   peer (all) = the same route with @nestjs/cache-manager's CacheInterceptor and a keyv Redis store
 // A hit never enters our single-flight (checked: coalesced stays 0); Redis reads asked for in one turn of the
-// event loop go out as one GET/MGET, as the peer's client (node-redis) batches its writes per turn.
+// event loop go out in one socket write (a GET per key), as the peer's client (node-redis) batches its writes.
+// BENCH_CACHE_AUTOPIPELINING=1 gives our connection ioredis enableAutoPipelining as well (diagnostic).
 // The apps run in a child process (bench/cache/route-server.ts); "CPU µs/op" is its CPU per request.
 //
 //   npm run bench -- cache-route --rounds 5 --ms 10000 --warmup 2000   (BENCH.md: 2 s warm-up, 10 s measured)
