@@ -165,6 +165,7 @@ export class SeriesService implements OnModuleInit, BeforeApplicationShutdown {
   /**
    * Counts one served request in the `requests` series (and in `errors` when `error`): what
    * `increment('requests')` does, as two additions on the per-request path (the HTTP observer's).
+   * @internal
    */
   countRequest(error: boolean): void {
     if (!this.settings) return;
