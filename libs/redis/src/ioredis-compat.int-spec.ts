@@ -14,6 +14,7 @@
 //   - `Cluster#sendCommand(command, stream, node)` is replaceable too and sees every cluster command.
 import { Cluster, Command, Redis } from 'ioredis';
 import { RedisCluster, RedisServer, stopAll, waitFor } from '../../../test/harness';
+import { applyIoredisCompat, ioredisMajor, KEY_NOT_FIRST_COMMANDS } from './ioredis-compat';
 
 type Hooked = Command & {
   resolve: (v: unknown) => void;
@@ -138,6 +139,39 @@ describe(`ioredis internals the hook relies on (ioredis ${ioredisVersion})`, () 
     conn.disconnect();
     await waitFor('end', 5_000, () => conn.status === 'end');
   });
+
+  it('reads the ioredis major in use', () => {
+    expect(ioredisMajor()).toBe(Number(ioredisVersion.split('.')[0]));
+  });
+
+  it('Cluster + enableAutoPipelining: applyIoredisCompat keeps script calls out of a pending pipeline of another slot', async () => {
+    const cluster = await RedisCluster.start();
+    try {
+      const conn = track(new Cluster(cluster.seeds(), { enableAutoPipelining: true }));
+      await waitFor('cluster ready', 10_000, () => conn.status === 'ready');
+      applyIoredisCompat(conn);
+      const ignored = (conn.options as { autoPipeliningIgnoredCommands?: string[] })
+        .autoPipeliningIgnoredCommands;
+      // ioredis 6 routes the auto-pipeline by the command's key; only 5 needs the exemption.
+      expect(ignored ?? []).toEqual(ioredisMajor() === 5 ? [...KEY_NOT_FIRST_COMMANDS] : []);
+      applyIoredisCompat(conn); // idempotent
+      expect(
+        (conn.options as { autoPipeliningIgnoredCommands?: string[] }).autoPipeliningIgnoredCommands ?? [],
+      ).toEqual(ioredisMajor() === 5 ? [...KEY_NOT_FIRST_COMMANDS] : []);
+      await conn.set('{a}k', 'v');
+      // Pending in the auto-pipeline until the next tick: GETs on slot {a} and scripts on keys spread over
+      // every master. On ioredis 5 without the exemption the scripts are grouped by the slot of the script
+      // text, so keys of different masters share one pipeline and it fails as a whole.
+      const gets = Array.from({ length: 10 }, () => conn.get('{a}k'));
+      const evals = Array.from({ length: 12 }, (_, i) =>
+        conn.eval("return redis.call('SET', KEYS[1], ARGV[1])", 1, `{b${i}}k`, 'x'),
+      );
+      expect(await Promise.all(gets)).toEqual(Array.from({ length: 10 }, () => 'v'));
+      expect(await Promise.all(evals)).toEqual(Array.from({ length: 12 }, () => 'OK'));
+    } finally {
+      await cluster.stop();
+    }
+  }, 60_000);
 
   it('Cluster: sendCommand(command, stream, node) is replaceable and sees every command', async () => {
     const cluster = await RedisCluster.start();
