@@ -187,7 +187,8 @@ export interface JobSchedule<T = unknown> {
 
 /**
  * What a worker of this instance is doing: `running` (fetching and processing), `reconnecting` (its Redis
- * connection was lost; it resumes by itself when Redis is back), `stopped` (drained at shutdown, or its
+ * connection was lost, and it has not fetched since — a job, or found the queue empty; it resumes by itself when
+ * Redis is back), `stopped` (drained at shutdown, or its
  * fetch loop ended and is being started again).
  */
 export type JobWorkerState = 'running' | 'reconnecting' | 'stopped';
@@ -196,7 +197,7 @@ export type JobWorkerState = 'running' | 'reconnecting' | 'stopped';
 export interface JobWorkerHealth {
   queue: string;
   state: JobWorkerState;
-  /** Times its Redis connection came back after being lost (each one resumed processing). */
+  /** Times it fetched again (a job, or found the queue empty) after its Redis connection was lost. */
   recoveries: number;
   /** Jobs it is running now. */
   active: number;

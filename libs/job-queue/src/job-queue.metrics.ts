@@ -21,8 +21,8 @@ interface Observer {
  * - `redwing_job_queue_job_duration_seconds{queue}`: handler run time; `redwing_job_queue_wait_seconds{queue}`:
  *   time from enqueue (or due time) to start;
  * - `redwing_job_queue_workers_current{queue,state}`: this instance's workers per state (running, reconnecting,
- *   stopped); `redwing_job_queue_worker_recoveries_total{queue}`: times a worker's Redis came back after it
- *   was lost.
+ *   stopped); `redwing_job_queue_worker_recoveries_total{queue}`: times a worker fetched again after its Redis
+ *   connection was lost.
  * Queue names are the only label values besides fixed words, so the label set is bounded by the app.
  */
 export class JobQueueMetrics {
@@ -127,7 +127,7 @@ function define(
   return {
     recoveries: metrics.counter({
       name: 'redwing_job_queue_worker_recoveries_total',
-      help: "Times a worker's Redis connection came back after it was lost (processing resumed by itself)",
+      help: 'Times a worker fetched again (a job, or found the queue empty) after its Redis connection was lost',
       labelNames: ['queue'],
     }),
     enqueued: metrics.counter({

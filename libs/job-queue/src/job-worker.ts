@@ -30,8 +30,10 @@ export class JobWorker {
   private lastError = 0;
   /** The worker connection closed and has not been ready since. */
   private down = false;
+  /** The connection is back, and the fetch loop has not shown life since. */
+  private recovering = false;
   private restartTimer?: NodeJS.Timeout;
-  /** Times this worker's Redis came back after it was lost. */
+  /** Times this worker fetched again after its Redis connection was lost. */
   recoveries = 0;
 
   constructor(
@@ -73,6 +75,8 @@ export class JobWorker {
       // Thrown errors were dead-lettered by run(); a job that crashed its workers too often never got there.
       if (STALLED_LIMIT_MESSAGE.test(err.message)) void this.deadLetter(job, err);
     });
+    // Recovered = the fetch loop shows life after the connection came back: a job fetched ('active') or the
+    // queue found empty ('drained'). Connection events alone would report a worker whose loop hangs as running.
     const conn = deps.connection;
     conn.on('close', () => {
       if (!this.draining) this.down = true;
@@ -80,10 +84,19 @@ export class JobWorker {
     conn.on('ready', () => {
       if (!this.down || this.draining) return;
       this.down = false;
+      this.recovering = true;
+      // BullMQ emits 'drained' only when the queue was not already found empty: let an idle worker say so again.
+      (this.worker as unknown as { drained?: boolean }).drained = false;
+    });
+    const alive = () => {
+      if (!this.recovering || this.down) return;
+      this.recovering = false;
       this.recoveries++;
       metrics.recovered(c.name);
-      this.logger.log(`worker: Redis is back, processing resumes (recovery ${this.recoveries})`);
-    });
+      this.logger.log(`worker: Redis is back and jobs are fetched again (recovery ${this.recoveries})`);
+    };
+    this.worker.on('active', alive);
+    this.worker.on('drained', alive);
   }
 
   /** Start fetching jobs; started again (after a second) if BullMQ's loop ever ends while not draining. */
@@ -103,12 +116,13 @@ export class JobWorker {
   }
 
   /**
-   * `running` (fetching), `reconnecting` (its Redis connection was lost; it resumes by itself), or `stopped`
+   * `running` (fetching), `reconnecting` (its Redis connection was lost, and no fetch has completed since; it
+   * resumes by itself), or `stopped`
    * (drained, or its loop ended and is being started again).
    */
   get state(): JobWorkerState {
     if (this.draining || !this.worker.isRunning()) return 'stopped';
-    return this.down ? 'reconnecting' : 'running';
+    return this.down || this.recovering ? 'reconnecting' : 'running';
   }
 
   /** The queue this worker processes. */
