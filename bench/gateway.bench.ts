@@ -4,7 +4,8 @@
 //   bare            a bare Nest 12 + Fastify route returning the same JSON from a Map      Goal: ≥ 0.8×
 //   cache-manager   the same route behind @nestjs/cache-manager + a keyv Redis store       Goal: ≥ 1.6×
 // (both peers in one child process, bench/gateway/peers-server.ts; same adapter, same bodies byte for byte).
-// 10 autocannon connections from 127.0.0.1, the path cycling over the 50 boards. Every round measures the
+// 10 autocannon connections from 127.0.0.1, the path cycling over the 50 boards, after a warm-up of at least
+// 5 s per side (V8 compiles the gateway for seconds; its CPU/request settles after that). Every round measures the
 // three sides back to back, the order rotating each round; the ratio of a round is gateway req/s ÷ peer
 // req/s in that round, the figure the median over rounds. Reported: req/s, p50/p99 latency and the CPU µs
 // per request of each serving process (the gateway's from /proc, the peers' from process.cpuUsage()).
@@ -39,6 +40,8 @@ import { ensureGatewayBuild, startGateway } from './gateway/gateway-process';
 const SCENARIO = 'gateway';
 const BOARDS = 50;
 const CONNECTIONS = 10;
+/** Shortest warm-up per side, whatever --warmup says. */
+const MIN_WARMUP_MS = 5_000;
 const PEERS = [
   { name: 'bare', app: 'bare', label: 'bare Nest route (no cache, no guard, no metrics)', goal: 0.8 },
   { name: 'cache-manager', app: 'cacheManager', label: '@nestjs/cache-manager + @keyv/redis', goal: 1.6 },
@@ -143,9 +146,10 @@ benchMain(SCENARIO, (settings) =>
           cpu: () => peersServer.cpu(),
         })),
       ];
-      if (settings.warmupMs > 0) {
-        for (const t of targets) await hammer(t, settings.warmupMs, 'warm-up');
-      }
+      // At least 5 s each: the gateway is a large app, and V8 keeps compiling it (on its own threads, which
+      // count in the process's CPU) for seconds; a 1 s warm-up left its first rounds at 2–4× its CPU/request.
+      const warmupMs = Math.max(settings.warmupMs, MIN_WARMUP_MS);
+      for (const t of targets) await hammer(t, warmupMs, 'warm-up');
       const runs = new Map<string, Run[]>(targets.map((t) => [t.name, []]));
       for (let round = 1; round <= settings.rounds; round++) {
         // Rotate the order each round so drift hits every side alike.
@@ -188,7 +192,7 @@ benchMain(SCENARIO, (settings) =>
           concurrency: CONNECTIONS,
           rounds: settings.rounds,
           ms: settings.ms,
-          warmupMs: settings.warmupMs,
+          warmupMs: Math.max(settings.warmupMs, MIN_WARMUP_MS),
           ours: side(targets[0]),
           peer: side(targets.find((t) => t.name === p.name)!),
           ratio: spread(ours.map((r, i) => r.reqPerSec / theirs[i].reqPerSec)),
