@@ -239,6 +239,8 @@ export class EphemeralTier {
         redisOptions: {
           ...cluster.options.redisOptions,
           commandTimeout: undefined,
+          // An SSUBSCRIBE in flight when a node's socket drops is re-sent rather than dropped unsettled.
+          autoResendUnfulfilledCommands: true,
           disconnectTimeout: SUBSCRIBER_DISCONNECT_TIMEOUT,
         },
       });

@@ -195,8 +195,14 @@ export class ManagedRedisClient {
   subscriber(): RedisConnection {
     if (!this.subscriberConn) {
       // Subscriptions are state that ioredis re-sends after every reconnect, so SUBSCRIBE may wait for
-      // the connection (offline queue) instead of failing fast like data commands.
-      this.subscriberConn = this.createConnection({ commandTimeout: undefined, enableOfflineQueue: true });
+      // the connection (offline queue) instead of failing fast like data commands. ioredis only re-sends
+      // subscriptions whose reply arrived; a SUBSCRIBE in flight when the socket drops would otherwise be
+      // dropped unsettled (no command timeout here), so it is re-sent (SUBSCRIBE is idempotent).
+      this.subscriberConn = this.createConnection({
+        commandTimeout: undefined,
+        enableOfflineQueue: true,
+        autoResendUnfulfilledCommands: true,
+      });
       this.owned.add(this.subscriberConn);
       this.subscriberConn.on('error', () => undefined);
       this.subscriberConn.connect().catch(() => undefined);

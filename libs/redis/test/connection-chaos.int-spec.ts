@@ -582,3 +582,38 @@ describe('secrets in logs', () => {
     }
   });
 });
+
+describe('subscriber connection', () => {
+  it('settles a SUBSCRIBE that was in flight when the connection dropped, and the subscription works after', async () => {
+    const server = await RedisServer.start();
+    const proxy = await FaultProxy.start(server);
+    const { module, manager } = await bootRedisModule({ url: `redis://127.0.0.1:${proxy.port}` });
+    const client = manager.get();
+    expect(await client.waitUntilReady(5_000)).toBe(true);
+    const sub = client.subscriber();
+    const received: string[] = [];
+    sub.on('message', (_channel: string, message: string) => received.push(message));
+    await waitFor('subscriber ready', 5_000, () => sub.status === 'ready');
+
+    proxy.setMode('blackhole'); // SUBSCRIBE goes out, its reply never comes back
+    let settled: 'subscribed' | Error | undefined;
+    sub.subscribe('news').then(
+      () => (settled = 'subscribed'),
+      (err: Error) => (settled = err),
+    );
+    await waitFor('SUBSCRIBE sent', 2_000, () => proxy.commandCount('SUBSCRIBE') >= 1);
+    proxy.setMode('reset');
+    await waitFor('subscriber lost', 2_000, () => sub.status !== 'ready');
+    proxy.setMode('pass');
+
+    await waitFor('the in-flight SUBSCRIBE settles', 10_000, () => settled !== undefined);
+    expect(settled).toBe('subscribed');
+    await waitFor('publish reaches the subscriber', 5_000, async () => {
+      await client.command.publish('news', 'after');
+      return received.includes('after');
+    });
+    await module.close();
+    await proxy.stop();
+    await server.stop();
+  }, 30_000);
+});
