@@ -58,6 +58,11 @@ function shape(command: Command) {
   };
 }
 
+/** Pipeline and Multi have `sendCommand` at runtime (ioredis 5 and 6) but not in their types. */
+function queue(batch: object, command: Command): void {
+  (batch as { sendCommand(c: Command): unknown }).sendCommand(command);
+}
+
 /** The ways a command reaches the connection's `sendCommand`. */
 const sends: Array<{ via: string; send(conn: Conn, command: Command): Promise<unknown> }> = [
   { via: 'a direct call', send: (conn, command) => conn.sendCommand(command) as Promise<unknown> },
@@ -65,7 +70,7 @@ const sends: Array<{ via: string; send(conn: Conn, command: Command): Promise<un
     via: 'a pipeline',
     send: async (conn, command) => {
       const pipeline = conn.pipeline();
-      pipeline.sendCommand(command);
+      queue(pipeline, command);
       const [[err, value]] = (await pipeline.exec())!;
       if (err) throw err;
       return value;
@@ -75,7 +80,7 @@ const sends: Array<{ via: string; send(conn: Conn, command: Command): Promise<un
     via: 'a MULTI',
     send: async (conn, command) => {
       const multi = conn.multi();
-      multi.sendCommand(command);
+      queue(multi, command);
       const [[err, value]] = (await multi.exec())!;
       if (err) throw err;
       return value;
@@ -197,7 +202,7 @@ describe('typed errors reach pipelined commands (standalone)', () => {
     proxy.setChunkSize(256);
     const commands = Array.from({ length: 20 }, () => new Command('get', ['big']));
     const pipeline = client.command.pipeline();
-    for (const c of commands) pipeline.sendCommand(c);
+    for (const c of commands) queue(pipeline, c);
     const exec = pipeline.exec();
     const outcomes = commands.map((c) => timed(c.promise as Promise<unknown>));
     let answered = 0;
