@@ -6,7 +6,7 @@ export {
   type GaugeDefinition,
   type HistogramDefinition,
 } from './metrics.service';
-export { TracingService, withSpan, recordError, isTracingActive } from './tracing.service';
+export { TracingService, withSpan, recordError, isTracingActive, type WithSpanOptions } from './tracing.service';
 export {
   SeriesService,
   BUCKET,

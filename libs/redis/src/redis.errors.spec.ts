@@ -48,6 +48,11 @@ describe('isRedisUnavailable: "Redis could not be used" vs "Redis refused this c
     // Socket level, as ioredis and node surface them.
     ['Connection is closed.', new Error('Connection is closed.'), true],
     [
+      "ioredis's AbortError for a pipeline cut by a node's close (Cluster)",
+      named('AbortError', 'Command aborted due to connection close'),
+      true,
+    ],
+    [
       'stream not writeable',
       new Error("Stream isn't writeable and enableOfflineQueue options is false"),
       true,

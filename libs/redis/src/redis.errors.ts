@@ -123,7 +123,7 @@ export class RedisScriptError extends Error {
 const UNAVAILABLE_REPLY = /^(LOADING|CLUSTERDOWN|MASTERDOWN|READONLY|TRYAGAIN|BUSY)\b/;
 /** Socket-level failures ioredis and node surface without a Redwing type. */
 const CONNECTION_FAILURE =
-  /Connection is closed|Stream isn't writeable|enableOfflineQueue options is false|ECONNREFUSED|ECONNRESET|EPIPE|ETIMEDOUT|EHOSTUNREACH|Failed to refresh slots cache|None of startup nodes is available|Too many Cluster redirections|Reached the max retries per request limit/;
+  /Connection is closed|Command aborted due to connection close|Stream isn't writeable|enableOfflineQueue options is false|ECONNREFUSED|ECONNRESET|EPIPE|ETIMEDOUT|EHOSTUNREACH|Failed to refresh slots cache|None of startup nodes is available|Too many Cluster redirections|Reached the max retries per request limit/;
 
 /**
  * Whether `err` means "Redis could not be used" (so a lib may fall back, fail closed or answer 503) rather
