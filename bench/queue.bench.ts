@@ -5,9 +5,8 @@
 //
 //   npm run bench -- queue --rounds 3            (each round: 20k jobs per side; --ms is not used)
 import 'reflect-metadata';
-import { Global, Injectable, Module, type INestApplicationContext } from '@nestjs/common';
+import { Injectable, Module, type INestApplicationContext } from '@nestjs/common';
 import { MetricsService } from '@redwing/metrics';
-import { REDWING_METRICS } from '@redwing/redis';
 import { JobQueueModule, JobQueueService, Process, Processor } from '@redwing/job-queue';
 import { Queue, Worker } from 'bullmq';
 import {
@@ -19,6 +18,7 @@ import {
   type BenchSettings,
   type ComparisonSummary,
 } from './lib';
+import { MetricsRegistryModule } from './lib/metrics-registry';
 import { createContext } from './lib/nest-context';
 import { benchRedisModule, peerRedis, readyClient } from './lib/redis-module';
 
@@ -61,13 +61,6 @@ async function timed(jobs: number, add: (n: number) => Promise<void>, done: () =
   return { jobs, seconds, cpuUs: used.user + used.system };
 }
 
-/** The registry as MetricsModule provides it: under REDWING_METRICS, which the libs inject. */
-@Global()
-@Module({
-  providers: [MetricsService, { provide: REDWING_METRICS, useExisting: MetricsService }],
-  exports: [MetricsService, REDWING_METRICS],
-})
-class BenchMetricsModule {}
 
 @Module({
   imports: [
@@ -87,7 +80,7 @@ class OursModule {}
 async function run(redis: BenchRedis, settings: BenchSettings): Promise<ComparisonSummary[]> {
   const app: INestApplicationContext = await createContext([
     benchRedisModule(redis.url),
-    BenchMetricsModule,
+    MetricsRegistryModule,
     OursModule,
   ]);
   await readyClient(app);
