@@ -31,8 +31,6 @@ const TAG_SLACK = 1_000;
  * decides how to serve around them.
  */
 export class RedisTier {
-  /** Batch reads per event-loop turn (see {@link read}); a switch for benchmarks and tests only. @internal */
-  static batchReads = true;
   private readonly command: RedisConnection;
   /** Bumped by {@link invalidated}: every write and invalidation this instance applies. */
   generation = 0;
@@ -72,7 +70,7 @@ export class RedisTier {
   readTracked(fullKey: string): PendingRead {
     // A request whose Redis budget is spent sends its own GET, which is refused at once (see
     // isRedisBudgetSpent): joining another read would make it wait for Redis again.
-    if (!RedisTier.batchReads || isRedisBudgetSpent()) {
+    if (isRedisBudgetSpent()) {
       const direct = new PendingRead();
       direct.sentAt = this.generation;
       void this.send(() => this.command.getBuffer(fullKey)).then(direct.resolve, direct.reject);
