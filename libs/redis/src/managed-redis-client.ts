@@ -6,6 +6,7 @@ import { CLUSTER_NODE_TIMEOUT_MARGIN, CommandHook, type ClientCounters } from '.
 import { ConnectionPool, type PoolStats } from './connection-pool';
 import { FallbackStore, type FallbackStoreOptions } from './fallback-store';
 import { HealthMonitor, type HealthSnapshot } from './health-monitor';
+import { applyIoredisCompat } from './ioredis-compat';
 import { redactText } from './redact';
 import type { ResolvedRedisClientConfig } from './redis.config';
 import { RedisUnavailableError } from './redis.errors';
@@ -293,11 +294,13 @@ export class ManagedRedisClient {
     const { cluster, redisOptions } = this.config;
     if (cluster) {
       const { enableOfflineQueue, ...nodeOverrides } = overrides;
-      return new Cluster(cluster.nodes, {
+      const conn = new Cluster(cluster.nodes, {
         ...cluster.options,
         ...(enableOfflineQueue === undefined ? {} : { enableOfflineQueue }),
         redisOptions: { ...cluster.options.redisOptions, ...nodeOverrides },
       });
+      applyIoredisCompat(conn);
+      return conn;
     }
     return new Redis({ ...redisOptions, ...overrides });
   }

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { Cluster, Redis } from 'ioredis';
+import { applyIoredisCompat } from './ioredis-compat';
 import { RedisScriptError } from './redis.errors';
 
 /**
@@ -57,6 +58,8 @@ export function defineScripts<S extends Record<string, LuaScript<any>>>(
   connection: Redis | Cluster,
   scripts: S,
 ): ScriptCallers<S> {
+  // ioredis 5 auto-pipelines Cluster script calls by the SHA's slot, not the key's (docs/compatibility.md).
+  applyIoredisCompat(connection);
   const callers: Record<string, ScriptCaller<unknown>> = {};
   for (const [property, script] of Object.entries(scripts)) {
     callers[property] = scriptCaller(connection, script);
