@@ -61,7 +61,6 @@ async function timed(jobs: number, add: (n: number) => Promise<void>, done: () =
   return { jobs, seconds, cpuUs: used.user + used.system };
 }
 
-
 @Module({
   imports: [
     // enqueueTimeout: a 1,000-job addBulk may take seconds on a loaded machine; the peer has no limit at all.

@@ -33,7 +33,8 @@ function parseArgs(argv) {
   for (let i = 0; i < own.length; i++) {
     if (own[i] === '--runs') runs = Number(own[++i]);
     else if (own[i].startsWith('--runs=')) runs = Number(own[i].slice('--runs='.length));
-    else if (own[i].startsWith('-')) throw new Error(`unknown option ${own[i]} (bench options go after "--")`);
+    else if (own[i].startsWith('-'))
+      throw new Error(`unknown option ${own[i]} (bench options go after "--")`);
     else names.push(own[i]);
   }
   if (!Number.isInteger(runs) || runs < 1 || runs > 50) throw new Error(`--runs must be 1..50, got ${runs}`);
@@ -46,10 +47,14 @@ const load = () => os.loadavg()[0].toFixed(2);
 /** One `scripts/bench.js <name> --no-build …` process; resolves to its summary lines. */
 function runOnce(name, benchArgs) {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, [path.join(__dirname, 'bench.js'), name, '--no-build', ...benchArgs], {
-      cwd: ROOT,
-      stdio: ['ignore', 'pipe', 'inherit'],
-    });
+    const child = spawn(
+      process.execPath,
+      [path.join(__dirname, 'bench.js'), name, '--no-build', ...benchArgs],
+      {
+        cwd: ROOT,
+        stdio: ['ignore', 'pipe', 'inherit'],
+      },
+    );
     const summaries = [];
     readline.createInterface({ input: child.stdout }).on('line', (line) => {
       if (!line.startsWith('{')) return;
@@ -79,7 +84,15 @@ function table(name, perRun) {
   const variants = new Map();
   for (const summaries of perRun) {
     for (const s of summaries) {
-      const v = variants.get(s.variant) ?? { goal: s.goal, ratio: [], cpu: [], ours: [], peer: [], met: 0, n: 0 };
+      const v = variants.get(s.variant) ?? {
+        goal: s.goal,
+        ratio: [],
+        cpu: [],
+        ours: [],
+        peer: [],
+        met: 0,
+        n: 0,
+      };
       if (typeof s.ratio?.median === 'number') v.ratio.push(s.ratio.median);
       if (typeof s.cpuRatio?.median === 'number') v.cpu.push(s.cpuRatio.median);
       if (typeof s.ours?.opsPerSec?.median === 'number') v.ours.push(s.ours.opsPerSec.median);
@@ -107,7 +120,10 @@ async function main() {
   const flags = benchArgs.filter((a) => a !== '--no-build');
   if (!flags.includes('--src')) {
     say('building the libs once (scripts/build-libs.js)');
-    const build = spawnSync(process.execPath, [path.join(__dirname, 'build-libs.js')], { cwd: ROOT, stdio: 'inherit' });
+    const build = spawnSync(process.execPath, [path.join(__dirname, 'build-libs.js')], {
+      cwd: ROOT,
+      stdio: 'inherit',
+    });
     if (build.status !== 0) throw new Error('build:libs failed');
   }
   const results = new Map(names.map((n) => [n, []]));

@@ -6,7 +6,13 @@ export {
   type GaugeDefinition,
   type HistogramDefinition,
 } from './metrics.service';
-export { TracingService, withSpan, recordError, isTracingActive, type WithSpanOptions } from './tracing.service';
+export {
+  TracingService,
+  withSpan,
+  recordError,
+  isTracingActive,
+  type WithSpanOptions,
+} from './tracing.service';
 export {
   SeriesService,
   BUCKET,

@@ -23,7 +23,13 @@ export { type PoolStats } from './connection-pool';
 export { type HealthSnapshot } from './health-monitor';
 export { redactUrl, redactText } from './redact';
 export { runWithRedisBudget, isRedisBudgetSpent } from './request-budget';
-export { runInSpan, setSpanRunner, type RedwingSpan, type RedwingSpanOptions, type SpanRunner } from './spans';
+export {
+  runInSpan,
+  setSpanRunner,
+  type RedwingSpan,
+  type RedwingSpanOptions,
+  type SpanRunner,
+} from './spans';
 // Option resolution; the parts (address parsing, REDIS_* table, layers, secrets) live in config/.
 export {
   resolveRedisConfig,

@@ -109,33 +109,36 @@ describe.each(topologies)('command hook on $name', (topology) => {
     await module?.close();
   });
 
-  it.each(sends)('leaves a command sent through $via as ioredis left it, and still tracks it', async ({ send }) => {
-    const key = `{hook}:${++n}`;
-    await raw.set(key, 'v');
-    const seen: Array<RedisEventMap['command']> = [];
-    const off = manager.events.on('command', (e) => seen.push(e));
-    const commandsBefore = client.stats().counters.commands;
+  it.each(sends)(
+    'leaves a command sent through $via as ioredis left it, and still tracks it',
+    async ({ send }) => {
+      const key = `{hook}:${++n}`;
+      await raw.set(key, 'v');
+      const seen: Array<RedisEventMap['command']> = [];
+      const off = manager.events.on('command', (e) => seen.push(e));
+      const commandsBefore = client.stats().counters.commands;
 
-    const ours = new Command('get', [key], { replyEncoding: 'utf8' });
-    const resolve = ours.resolve;
-    const reject = ours.reject;
-    expect(await send(client.command, ours)).toBe('v');
-    const baseline = new Command('get', [key], { replyEncoding: 'utf8' });
-    expect(await send(raw, baseline)).toBe('v');
-    off();
+      const ours = new Command('get', [key], { replyEncoding: 'utf8' });
+      const resolve = ours.resolve;
+      const reject = ours.reject;
+      expect(await send(client.command, ours)).toBe('v');
+      const baseline = new Command('get', [key], { replyEncoding: 'utf8' });
+      expect(await send(raw, baseline)).toBe('v');
+      off();
 
-    // Tracked: counted and reported as one GET that succeeded.
-    expect(seen.filter((e) => e.command === 'get')).toEqual([
-      expect.objectContaining({ client: 'default', command: 'get', outcome: 'ok' }),
-    ]);
-    expect(client.stats().counters.commands - commandsBefore).toBeGreaterThanOrEqual(1);
-    // Untouched: the same own properties as ioredis alone gives it, and ioredis's settle functions.
-    expect(shape(ours)).toEqual(shape(baseline));
-    expect(shape(ours).symbols).toEqual([]);
-    expect(ours.resolve).toBe(resolve);
-    // Cluster replaces `reject` itself (its redirection handling), for the raw client too.
-    if (topology.name === 'standalone') expect(ours.reject).toBe(reject);
-  });
+      // Tracked: counted and reported as one GET that succeeded.
+      expect(seen.filter((e) => e.command === 'get')).toEqual([
+        expect.objectContaining({ client: 'default', command: 'get', outcome: 'ok' }),
+      ]);
+      expect(client.stats().counters.commands - commandsBefore).toBeGreaterThanOrEqual(1);
+      // Untouched: the same own properties as ioredis alone gives it, and ioredis's settle functions.
+      expect(shape(ours)).toEqual(shape(baseline));
+      expect(shape(ours).symbols).toEqual([]);
+      expect(ours.resolve).toBe(resolve);
+      // Cluster replaces `reject` itself (its redirection handling), for the raw client too.
+      if (topology.name === 'standalone') expect(ours.reject).toBe(reject);
+    },
+  );
 
   it('leaves a command that times out untouched, and rejects it with RedisCommandTimeoutError', async () => {
     const key = `{hook}:${++n}`;
@@ -178,7 +181,9 @@ describe('typed errors reach pipelined commands (standalone)', () => {
     expect(await client.waitUntilReady(5_000)).toBe(true);
     expect(await client.command.get('warm')).toBeNull();
     proxy.setMode('blackhole');
-    const results = await Promise.all(Array.from({ length: 30 }, (_, i) => timed(client.command.get(`k${i}`))));
+    const results = await Promise.all(
+      Array.from({ length: 30 }, (_, i) => timed(client.command.get(`k${i}`))),
+    );
     for (const r of results) {
       expect(r.error).toBeInstanceOf(RedisCommandTimeoutError);
       expect(r.ms).toBeLessThanOrEqual(commandTimeout + 100);
@@ -206,7 +211,11 @@ describe('typed errors reach pipelined commands (standalone)', () => {
     const exec = pipeline.exec();
     const outcomes = commands.map((c) => timed(c.promise as Promise<unknown>));
     let answered = 0;
-    for (const c of commands) void c.promise.then(() => answered++, () => undefined);
+    for (const c of commands)
+      void c.promise.then(
+        () => answered++,
+        () => undefined,
+      );
     await waitFor('the first replies', 5_000, () => answered >= 1);
     proxy.setMode('reset');
     const results = await Promise.all(outcomes);
