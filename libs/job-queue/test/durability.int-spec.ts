@@ -53,7 +53,19 @@ describe('job queue durability', () => {
 
   it('10,000 acknowledged enqueues across 3 kills of an appendfsync-always Redis: 0 lost, each applied once', async () => {
     const server = await RedisServer.start({ appendonly: true, appendfsync: 'always' });
-    const queues = [{ name: 'ledger', attempts: 1_000, backoff: { type: 'fixed' as const, delay: 100 } }];
+    // A kill can lose the reply of a command that fetched a job (moveToActive, or moveToFinished fetching the
+    // next): that job sits in `active` with nobody working on it until BullMQ's stall checker puts it back,
+    // after its lock expires (docs/job-queue.md). Shorter locks and checks than the 30 s defaults bring it
+    // back within seconds, and a stall budget of 5 keeps a job orphaned at two kills from being
+    // dead-lettered; what is asserted — every acknowledged id applied exactly once — is unchanged.
+    const queues = [
+      {
+        name: 'ledger',
+        attempts: 1_000,
+        backoff: { type: 'fixed' as const, delay: 100 },
+        worker: { lockDuration: 5_000, stalledInterval: 1_000, maxStalledCount: 5 },
+      },
+    ];
     // Two tiers, both running through the kills: a producer-only instance enqueues, a worker instance
     // processes at the same time (a worker that lives through quick kills must resume by itself).
     const { app, jobs } = await bootJobs({
@@ -96,14 +108,20 @@ describe('job queue durability', () => {
     expect(acked).toBe(total);
     const keys = Array.from({ length: total }, (_, i) => `id-${i}`);
     let counts: Array<number | null> = [];
+    let states = '';
     await waitFor(
       'every acknowledged id applied',
       120_000,
-      async () => (counts = await appliedCounts(server, keys)).every((n) => n !== null),
+      async () => {
+        counts = await appliedCounts(server, keys);
+        states = JSON.stringify(Object.fromEntries(await worker.jobs.allCounts()));
+        return counts.every((n) => n !== null);
+      },
       {
         intervalMs: 500,
         details: () =>
-          `applied ${counts.filter((n) => n !== null).length}/${total}, deliveries ${deliveries}, worker ${JSON.stringify(worker.jobs.getHealth().workers)}`,
+          `applied ${counts.filter((n) => n !== null).length}/${total}, deliveries ${deliveries}, ` +
+          `jobs by state ${states}, worker ${JSON.stringify(worker.jobs.getHealth().workers)}`,
       },
     );
     // 0 acknowledged jobs lost (every id has its effect), each applied exactly once.
