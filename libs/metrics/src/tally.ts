@@ -54,6 +54,26 @@ function labelsFrom(metric: string, labelNames: readonly string[], args: unknown
 }
 
 /** One label combination of a {@link TallyHistogram}: plain numbers, read at scrape time. */
+/**
+ * Creates the series of `labels` under `key` (with only the declared label names, checked once, here) and
+ * stores it. Called on a miss only, so a hit allocates nothing.
+ */
+function addSeries<S>(
+  series: Map<string, S>,
+  key: string,
+  metric: string,
+  labelNames: readonly string[],
+  labels: Labels,
+  make: (own: Labels) => S,
+): S {
+  checkLabels(metric, labelNames, labels);
+  const own: Labels = {};
+  for (const name of labelNames) if (labels[name] !== undefined) own[name] = labels[name];
+  const s = make(own);
+  series.set(key, s);
+  return s;
+}
+
 export class HistogramSeries {
   /** Observations per bucket, not cumulative; the last slot holds those above the highest bound. */
   readonly counts: number[];
@@ -163,15 +183,12 @@ export class TallyHistogram<L extends string = string> extends Histogram<L> {
   private seriesOf(labels: Labels): HistogramSeries {
     const labelNames = this.labelNamesOf();
     const key = keyOf(labelNames, labels);
-    let s = this.series.get(key);
-    if (!s) {
-      checkLabels(nameOf(this), labelNames, labels);
-      const own: Labels = {};
-      for (const name of labelNames) if (labels[name] !== undefined) own[name] = labels[name];
-      s = new HistogramSeries(this as TallyHistogram, own, this.bounds);
-      this.series.set(key, s);
-    }
-    return s;
+    return (
+      this.series.get(key) ??
+      addSeries(this.series, key, nameOf(this), labelNames, labels, (own) => {
+        return new HistogramSeries(this as TallyHistogram, own, this.bounds);
+      })
+    );
   }
 
   /** What prom-client's registry reads at scrape time (and `get()` splays): built from the series. */
@@ -281,15 +298,10 @@ export class TallyCounter<L extends string = string> extends Counter<L> {
   private seriesOf(labels: Labels): CounterSeries {
     const labelNames = this.labelNamesOf();
     const key = keyOf(labelNames, labels);
-    let s = this.series.get(key);
-    if (!s) {
-      checkLabels(nameOf(this), labelNames, labels);
-      const own: Labels = {};
-      for (const name of labelNames) if (labels[name] !== undefined) own[name] = labels[name];
-      s = new CounterSeries(own);
-      this.series.set(key, s);
-    }
-    return s;
+    return (
+      this.series.get(key) ??
+      addSeries(this.series, key, nameOf(this), labelNames, labels, (own) => new CounterSeries(own))
+    );
   }
 
   override async get(): ReturnType<Counter<L>['get']> {
