@@ -19,6 +19,7 @@ const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
 const { corners } = require('./compat-corners');
+const { installInto } = require('./prefix-install');
 
 const ROOT = path.resolve(__dirname, '..');
 const say = (message) => console.log(`[ioredis5] ${message}`);
@@ -36,33 +37,7 @@ function floorVersion() {
 
 function install(version) {
   const prefix = path.join(os.tmpdir(), `redwing-ioredis-${version}`);
-  const dir = path.join(prefix, 'node_modules', 'ioredis');
-  const have = () => {
-    try {
-      return JSON.parse(fs.readFileSync(path.join(dir, 'package.json'), 'utf8')).version;
-    } catch {
-      return undefined;
-    }
-  };
-  if (have() !== version) {
-    fs.mkdirSync(prefix, { recursive: true });
-    say(`npm install --prefix ${prefix} ioredis@${version}`);
-    const r = spawnSync(
-      'npm',
-      [
-        'install',
-        '--no-fund',
-        '--no-audit',
-        '--no-save',
-        '--loglevel=error',
-        '--prefix',
-        prefix,
-        `ioredis@${version}`,
-      ],
-      { stdio: 'inherit', timeout: 300_000 },
-    );
-    if (r.status !== 0 || have() !== version) throw new Error(`installing ioredis@${version} failed`);
-  }
+  const dir = installInto(prefix, 'ioredis', version, (v) => v === version, { say });
   return { dir, main: require.resolve(dir) };
 }
 

