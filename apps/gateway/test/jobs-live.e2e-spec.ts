@@ -8,15 +8,7 @@ import type { Socket } from 'socket.io-client';
 import { stopAll, waitFor } from '../../../test/harness';
 import { collectEvents, liveClient, opened, subscribe } from './live-client';
 import { BoardExportProcessor, type BoardExportData } from '../src/jobs/board-export.processor';
-import {
-  gatewayEnv,
-  NO_TELEMETRY,
-  postJson,
-  serveGateway,
-  startTwoGateways,
-  stopTwoGateways,
-  type TwoGateways,
-} from './support';
+import { postJson, startJobGateways, stopTwoGateways, type TwoGateways } from './support';
 
 interface JobEvent {
   id: string;
@@ -45,14 +37,7 @@ describe('job progress on /live across two gateways', () => {
   let gw: TwoGateways;
 
   beforeAll(async () => {
-    gw = await startTwoGateways((adapter, url) =>
-      serveGateway(adapter, {
-        ...gatewayEnv(url),
-        ...NO_TELEMETRY,
-        LIVE_ALLOWED_ORIGINS: undefined,
-        JOB_QUEUE_ROLE: adapter === 'fastify' ? 'producer' : 'worker',
-      }),
-    );
+    gw = await startJobGateways({ LIVE_ALLOWED_ORIGINS: undefined });
     await waitFor('both pub/sub subscribers up', 10_000, () =>
       [gw.a, gw.b].every((g) => g.app.get(PubSubService).getState() === 'up'),
     );

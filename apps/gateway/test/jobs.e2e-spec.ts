@@ -3,17 +3,7 @@
 // Also the dead-letter routes, and 503 + Retry-After when the queue's Redis is down (fail closed).
 import { JobQueueService } from '@redwing/job-queue';
 import { stopAll } from '../../../test/harness';
-import {
-  gatewayEnv,
-  getJson,
-  NO_TELEMETRY,
-  postJson,
-  serveGateway,
-  startTwoGateways,
-  stopTwoGateways,
-  until,
-  type TwoGateways,
-} from './support';
+import { getJson, postJson, startJobGateways, stopTwoGateways, type TwoGateways, until } from './support';
 
 interface Status {
   id: string;
@@ -27,13 +17,7 @@ describe('job routes across two gateways', () => {
   let gw: TwoGateways;
 
   beforeAll(async () => {
-    gw = await startTwoGateways((adapter, url) =>
-      serveGateway(adapter, {
-        ...gatewayEnv(url),
-        ...NO_TELEMETRY,
-        JOB_QUEUE_ROLE: adapter === 'fastify' ? 'producer' : 'worker',
-      }),
-    );
+    gw = await startJobGateways();
   }, 60_000);
 
   afterAll(async () => {

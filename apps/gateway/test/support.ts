@@ -68,6 +68,21 @@ export async function startTwoGateways(
   }
 }
 
+/**
+ * Two gateways for the job-queue tests: A (Fastify) only enqueues (`JOB_QUEUE_ROLE=producer`), B (Express) runs
+ * the workers; telemetry off, plus `env`.
+ */
+export function startJobGateways(env: GatewayEnv = {}): Promise<TwoGateways> {
+  return startTwoGateways((adapter, url) =>
+    serveGateway(adapter, {
+      ...gatewayEnv(url),
+      ...NO_TELEMETRY,
+      JOB_QUEUE_ROLE: adapter === 'fastify' ? 'producer' : 'worker',
+      ...env,
+    }),
+  );
+}
+
 /** Closes A and B, then stops their redis-server; skips any that did not start. */
 export async function stopTwoGateways({ redis, a, b }: Partial<TwoGateways>): Promise<void> {
   await a?.app.close();
