@@ -10,8 +10,8 @@ export function requestState(ctx: ExecutionContext): RequestSessionState {
   const state = raw[SESSION_STATE];
   if (!state) {
     throw new Error(
-      'No session state on this request: SessionMiddleware did not run. Import SessionModule in the app (it applies ' +
-        'the middleware to every route) or apply SessionMiddleware to this route.',
+      'No session state on this request: SessionMiddleware did not run. Import SessionModule in the app (it runs ' +
+        'the middleware on every request) or apply SessionMiddleware to this route.',
     );
   }
   return state;

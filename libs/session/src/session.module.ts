@@ -3,13 +3,14 @@ import { APP_FILTER } from '@nestjs/core';
 import { AuthenticatedGuard } from './authenticated.guard';
 import { SessionExceptionFilter } from './session-exception.filter';
 import { SessionMiddleware } from './session.middleware';
+import { SessionRequestHook } from './session-request-hook';
 import { ConfigurableSessionModule } from './session.module-definition';
 import { SessionService } from './session.service';
 
 /**
- * Encrypted server-side sessions on the `@redwing/redis` client. Importing it applies `SessionMiddleware` to
- * every route (cookie → session, `request.user`, CSRF) and registers `SessionExceptionFilter` (503 +
- * `Retry-After` while Redis is unavailable). Needs `RedisClientModule` in the app.
+ * Encrypted server-side sessions on the `@redwing/redis` client. Importing it runs `SessionMiddleware` on
+ * every request (cookie → session, `request.user`, CSRF) from the HTTP adapter's request hook, before any Nest
+ * middleware, and registers `SessionExceptionFilter` (503 + `Retry-After` while Redis is unavailable). Needs `RedisClientModule` in the app.
  * @example
  * \@Module({
  *   imports: [
@@ -23,13 +24,20 @@ import { SessionService } from './session.service';
   providers: [
     SessionService,
     SessionMiddleware,
+    SessionRequestHook,
     AuthenticatedGuard,
     { provide: APP_FILTER, useClass: SessionExceptionFilter },
   ],
   exports: [SessionService, AuthenticatedGuard],
 })
 export class SessionModule extends ConfigurableSessionModule implements NestModule {
+  constructor(private readonly requestHook: SessionRequestHook) {
+    super();
+  }
+
   configure(consumer: MiddlewareConsumer): void {
+    // Express and Fastify adapters: the session runs from the adapter's request hook (session-request-hook.ts).
+    if (this.requestHook.installable) return;
     consumer.apply(SessionMiddleware).forRoutes({ path: '{*path}', method: RequestMethod.ALL });
   }
 }

@@ -6,7 +6,11 @@ import {
   Controller,
   Get,
   HttpCode,
+  Injectable,
   Module,
+  type MiddlewareConsumer,
+  type NestMiddleware,
+  type NestModule,
   Post,
   Req,
   Res,
@@ -75,6 +79,19 @@ class DemoController {
   }
 }
 
+/** An application's own middleware: shows which user it saw, in a response header. */
+@Injectable()
+class SeenByMiddleware implements NestMiddleware {
+  use(
+    req: { user?: { id: string } },
+    res: { setHeader(name: string, value: string): void },
+    next: () => void,
+  ) {
+    res.setHeader('x-user-seen-by-middleware', req.user?.id ?? '-');
+    next();
+  }
+}
+
 interface App {
   app: INestApplication;
   base: string;
@@ -95,8 +112,13 @@ async function startApp(
       SessionModule.forRoot({ keys: [KEY_1], useEnv: false, ...options }),
     ],
     controllers: [DemoController],
+    providers: [SeenByMiddleware],
   })
-  class AppModule {}
+  class AppModule implements NestModule {
+    configure(consumer: MiddlewareConsumer): void {
+      consumer.apply(SeenByMiddleware).forRoutes('public');
+    }
+  }
   const logger = new CapturingLogger();
   const app = await NestFactory.create(
     AppModule,
@@ -229,6 +251,18 @@ describe.each(['fastify', 'express'] as const)('session middleware on %s', (adap
     const id = cookie.split('=')[1];
     expect((await call(h.base, `/me?rwsid=${id}&sid=${id}`)).status).toBe(401);
     expect((await call(h.base, '/public', { method: 'POST', body: { rwsid: id } })).status).toBe(200);
+  });
+
+  it("the session is resolved before the app's own middleware: it sees request.user; without a cookie, no user", async () => {
+    const { cookie } = await login(h.base, 'mallory');
+    const withCookie = await call(h.base, '/public', { cookie });
+    expect(withCookie.headers.get('x-user-seen-by-middleware')).toBe('mallory');
+    expect(withCookie.body).toEqual({ ok: true, user: { id: 'mallory' } });
+    const anonymous = await call(h.base, '/public');
+    expect(anonymous.headers.get('x-user-seen-by-middleware')).toBe('-');
+    expect(anonymous.body).toEqual({ ok: true, user: null });
+    // The anonymous request still carries the session state the guard and decorators read: 401, not a 500.
+    expect((await call(h.base, '/me')).status).toBe(401);
   });
 
   it('CSRF: unsafe requests with a session cookie need the token; anonymous ones and safe methods do not', async () => {

@@ -11,12 +11,14 @@ export const DEMO_TOKEN_PREFIX = 'demo.';
 
 /**
  * Authenticates `Authorization: Bearer demo.<user>` and sets `request.user` (never refuses; the route
- * decides). Middleware runs before every guard, so the global rate-limit guard can count per user. On
+ * decides). A user already set by the session (`@redwing/session` resolves the cookie before any middleware)
+ * wins over the token. Middleware runs before every guard, so the global rate-limit guard can count per user. On
  * Fastify, Nest middleware gets the raw Node request; the guard reads `request.raw.user` there.
  */
 @Injectable()
 export class DemoAuthMiddleware implements NestMiddleware {
   use(req: IncomingMessage & { user?: DemoUser }, _res: unknown, next: () => void): void {
+    if (req.user !== undefined) return next();
     const header = req.headers.authorization;
     const token = header?.startsWith('Bearer ') ? header.slice(7).trim() : undefined;
     if (token?.startsWith(DEMO_TOKEN_PREFIX)) {

@@ -1,0 +1,74 @@
+import { Injectable, Optional, type OnModuleInit } from '@nestjs/common';
+import { HttpAdapterHost } from '@nestjs/core';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { SESSION_STATE } from './session.constants';
+import type { RequestSessionState } from './session.interfaces';
+import { SessionMiddleware } from './session.middleware';
+
+type Done = (err?: unknown) => void;
+type RequestHook = (request: unknown, reply: unknown, done: Done) => unknown;
+
+/** The parts of Nest's HTTP adapters (Express and Fastify) used here. */
+interface HookableAdapter {
+  setOnRequestHook?: (hook: RequestHook) => void;
+  onRequestHook?: RequestHook;
+}
+
+/**
+ * Runs `SessionMiddleware` from the HTTP adapter's request hook (`setOnRequestHook`, Express and Fastify)
+ * instead of as Nest middleware on every route. Same work, same order for the application (before any Nest
+ * middleware, guard or interceptor), without Nest's middleware machinery on each request: on Fastify that
+ * machinery (middie's path matching, Nest's middleware proxy, an async function per middleware) cost more
+ * than the session check itself on a request without a cookie (docs/performance.md, gateway).
+ *
+ * The hook appends itself to the chain: hooks installed before it (the Redis request budget, the metrics
+ * request span) run first, so the session's Redis read runs inside their scope whatever the module order.
+ * A request without a `Cookie` header passes straight through with the state "no session". Errors (CSRF 403, an unexpected failure) go to Nest's exception filters through the
+ * adapter's error handler, as they did from the middleware. On an adapter without the hook (a custom one),
+ * `SessionModule` applies the middleware instead.
+ * @internal provided by SessionModule
+ */
+@Injectable()
+export class SessionRequestHook implements OnModuleInit {
+  constructor(
+    private readonly middleware: SessionMiddleware,
+    @Optional() private readonly adapterHost?: HttpAdapterHost,
+  ) {}
+
+  /** Whether the application's HTTP adapter has a request hook to run the session from. */
+  get installable(): boolean {
+    const adapter = this.adapter();
+    return adapter !== undefined && typeof adapter.setOnRequestHook === 'function';
+  }
+
+  onModuleInit(): void {
+    const adapter = this.adapter();
+    if (!adapter || typeof adapter.setOnRequestHook !== 'function') return;
+    const previous = adapter.onRequestHook;
+    adapter.setOnRequestHook((request, reply, done) => {
+      const run: Done = (err) => {
+        if (err) return done(err);
+        this.run(request, reply, done);
+      };
+      if (!previous) return run();
+      return previous.call(adapter, request, reply, run);
+    });
+  }
+
+  private run(request: unknown, reply: unknown, done: Done): void {
+    const req = ((request as { raw?: IncomingMessage }).raw ?? request) as IncomingMessage & {
+      [SESSION_STATE]?: RequestSessionState;
+    };
+    if (req.headers.cookie === undefined) {
+      // What SessionService.resolveRequest would find, without an async function per request.
+      req[SESSION_STATE] = { status: 'none' };
+      return done();
+    }
+    const res = ((reply as { raw?: ServerResponse }).raw ?? reply) as ServerResponse;
+    this.middleware.use(req, res, done).catch(done);
+  }
+
+  private adapter(): HookableAdapter | undefined {
+    return this.adapterHost?.httpAdapter as unknown as HookableAdapter | undefined;
+  }
+}
