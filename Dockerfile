@@ -28,4 +28,4 @@ EXPOSE 3000
 HEALTHCHECK --interval=10s --timeout=3s --start-period=10s --retries=3 \
   CMD ["node", "-e", "fetch('http://127.0.0.1:' + (process.env.PORT || 3000) + '/health').then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
 # node as PID 1 gets SIGTERM from `docker stop`; the gateway's shutdown hooks close HTTP and Redis cleanly.
-CMD ["node", "dist/apps/gateway/apps/gateway/src/main"]
+CMD ["node", "--max-semi-space-size=32", "dist/apps/gateway/apps/gateway/src/main"]

@@ -3,7 +3,8 @@
 // bench redis-server — serving `GET /boards/1..50` warm (L1 hits of the `kanban` cache profile), against
 //   bare            a bare Nest 12 + Fastify route returning the same JSON from a Map      Goal: ≥ 0.8×
 //   cache-manager   the same route behind @nestjs/cache-manager + a keyv Redis store       Goal: ≥ 1.6×
-// (both peers in one child process, bench/gateway/peers-server.ts; same adapter, same bodies byte for byte).
+// (both peers in one child process, bench/gateway/peers-server.ts; same adapter, same bodies byte for byte,
+// same Node flags as the gateway: scripts/gateway-node-flags.js).
 // 10 autocannon connections from 127.0.0.1, the path cycling over the 50 boards, after a warm-up of at least
 // 5 s per side (V8 compiles the gateway for seconds; its CPU/request settles after that). Every round measures the
 // three sides back to back, the order rotating each round; the ratio of a round is gateway req/s ÷ peer
@@ -35,7 +36,7 @@ import {
   type ComparisonSummary,
 } from './lib';
 import { autocannon, ServerProcess } from './lib/http';
-import { ensureGatewayBuild, startGateway } from './gateway/gateway-process';
+import { ensureGatewayBuild, GATEWAY_NODE_FLAGS, startGateway } from './gateway/gateway-process';
 
 const SCENARIO = 'gateway';
 const BOARDS = 50;
@@ -119,10 +120,11 @@ benchMain(SCENARIO, (settings) =>
       for (const id of ids) bodies[id] = await get(`${gateway.url}/boards/${id}`, 'HIT');
       const file = path.join(dir, 'boards.json');
       writeFileSync(file, JSON.stringify(Object.fromEntries(ids.map((id) => [id, JSON.parse(bodies[id])]))));
-      server = await ServerProcess.start(path.join(__dirname, 'gateway', 'peers-server.ts'), {
-        BENCH_REDIS_URL: redis.url,
-        BENCH_GATEWAY_BOARDS: file,
-      });
+      server = await ServerProcess.start(
+        path.join(__dirname, 'gateway', 'peers-server.ts'),
+        { BENCH_REDIS_URL: redis.url, BENCH_GATEWAY_BOARDS: file },
+        { execArgv: [...GATEWAY_NODE_FLAGS] },
+      );
       const peersServer = server;
       // Same bodies everywhere; the cache-manager side holds every board before anything is measured.
       for (const peer of PEERS) {

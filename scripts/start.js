@@ -16,6 +16,7 @@
 'use strict';
 
 const { spawn, spawnSync } = require('node:child_process');
+const { GATEWAY_NODE_FLAGS } = require('./gateway-node-flags');
 const fs = require('node:fs');
 const net = require('node:net');
 const os = require('node:os');
@@ -314,7 +315,7 @@ async function main() {
   const env = { ...process.env, ...redisEnv };
   for (const [key, value] of Object.entries(env)) if (value === undefined) delete env[key];
 
-  const gateway = spawn(process.execPath, [ENTRY], {
+  const gateway = spawn(process.execPath, [...GATEWAY_NODE_FLAGS, ENTRY], {
     cwd: ROOT,
     env,
     stdio: 'inherit',

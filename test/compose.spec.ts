@@ -9,6 +9,7 @@ import { join, resolve } from 'node:path';
 import { Redis } from 'ioredis';
 import { parse } from 'yaml';
 import { gatewayEnvSchema } from '../apps/gateway/src/config/gateway-env.schema';
+import { GATEWAY_NODE_FLAGS } from '../scripts/gateway-node-flags';
 
 const ROOT = resolve(__dirname, '..');
 const read = (file: string) => readFileSync(join(ROOT, file), 'utf8');
@@ -224,6 +225,8 @@ describe('Dockerfile', () => {
     const argv = JSON.parse(cmd.slice(4)) as string[];
     const pkg = JSON.parse(read('package.json')) as { scripts: Record<string, string> };
     expect(argv.join(' ')).toBe(pkg.scripts['start:prod']);
+    // The same Node flags as `npm start` and the bench's gateway (scripts/gateway-node-flags.js).
+    expect(argv.slice(1, -1)).toEqual(GATEWAY_NODE_FLAGS);
     // The build the Dockerfile runs compiles the libs before the gateway that imports them by package name.
     expect(pkg.scripts.build).toBe('npm run build:libs && nest build gateway');
     expect(instructions.some((l) => l.startsWith('RUN ') && l.includes('&& npm run build &&'))).toBe(true);

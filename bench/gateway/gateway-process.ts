@@ -1,5 +1,5 @@
 // The real gateway as `npm start` runs it (dist/apps/gateway/apps/gateway/src/main.js, the `npm run build`
-// output), in its own Node process, for the gateway scenario.
+// output, with the gateway's Node flags), in its own Node process, for the gateway scenario.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -11,6 +11,16 @@ const ROOT = path.resolve(__dirname, '..', '..');
 const REPO = fs.existsSync(path.join(ROOT, 'package.json'))
   ? ROOT
   : path.resolve(process.env.REDWING_BENCH_BUILD ?? ROOT, '..', '..', '..');
+
+/**
+ * The Node flags the gateway runs with everywhere (scripts/gateway-node-flags.js: `npm start`, `start:prod`, the
+ * Dockerfile). The scenario gives its peers' process the same flags, so both sides run on the same runtime settings.
+ */
+export const GATEWAY_NODE_FLAGS = (
+  require(path.join(REPO, 'scripts', 'gateway-node-flags.js')) as {
+    GATEWAY_NODE_FLAGS: readonly string[];
+  }
+).GATEWAY_NODE_FLAGS;
 export const GATEWAY_ENTRY = path.join(REPO, 'dist', 'apps', 'gateway', 'apps', 'gateway', 'src', 'main.js');
 const CLK_TCK = 100; // USER_HZ on Linux
 
@@ -100,7 +110,7 @@ export async function startGateway(redisUrl: string): Promise<GatewayProcess> {
   }
   const child: ChildProcess = spawn(
     process.execPath,
-    [...preload.flatMap((p) => ['--require', p]), ...extra, GATEWAY_ENTRY],
+    [...GATEWAY_NODE_FLAGS, ...preload.flatMap((p) => ['--require', p]), ...extra, GATEWAY_ENTRY],
     {
       cwd: REPO,
       env: gatewayEnv(redisUrl, port),
