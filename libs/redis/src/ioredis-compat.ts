@@ -54,3 +54,32 @@ export function applyIoredisCompat(conn: Redis | Cluster, version = ioredisMajor
   const missing = KEY_NOT_FIRST_COMMANDS.filter((c) => !ignored.includes(c));
   if (missing.length) options.autoPipeliningIgnoredCommands = [...ignored, ...missing];
 }
+
+/** The commands ioredis sends by itself after a reconnect to restore a subscriber connection's state. */
+const RESTORE_COMMANDS = ['subscribe', 'psubscribe', 'ssubscribe', 'select'] as const;
+const RESTORE_GUARDED = Symbol('redwing.ioredis.restoreGuarded');
+
+/**
+ * ioredis before 6.1.0 restores a subscriber connection after a reconnect (SELECT, then SUBSCRIBE /
+ * PSUBSCRIBE / SSUBSCRIBE of every channel it had) without a rejection handler. When that fails — the
+ * connection drops again, is closed at shutdown ("Connection is closed."), or an ACL now refuses a channel
+ * (NOPERM) — the rejection is unhandled, which ends a Node 15+ process. Every call of those commands on `conn`
+ * gets a no-op handler attached; the promise returned to a caller is the same one, so callers still see the
+ * rejection. Idempotent; harmless on ioredis 6.1+, which handles them itself (ioredis PR #2187).
+ * @internal
+ */
+export function handleRestoreRejections(conn: Redis): void {
+  const marked = conn as Redis & { [RESTORE_GUARDED]?: true };
+  if (marked[RESTORE_GUARDED]) return;
+  marked[RESTORE_GUARDED] = true;
+  const methods = conn as unknown as Record<string, (...args: unknown[]) => unknown>;
+  for (const name of RESTORE_COMMANDS) {
+    const original = methods[name];
+    if (typeof original !== 'function') continue;
+    methods[name] = function (this: Redis, ...args: unknown[]): unknown {
+      const result = original.apply(this, args);
+      if (result instanceof Promise) result.catch(() => undefined);
+      return result;
+    };
+  }
+}

@@ -6,7 +6,7 @@ import { CLUSTER_NODE_TIMEOUT_MARGIN, CommandHook, type ClientCounters } from '.
 import { ConnectionPool, type PoolStats } from './connection-pool';
 import { FallbackStore, type FallbackStoreOptions } from './fallback-store';
 import { HealthMonitor, type HealthSnapshot } from './health-monitor';
-import { applyIoredisCompat } from './ioredis-compat';
+import { applyIoredisCompat, handleRestoreRejections } from './ioredis-compat';
 import { redactText } from './redact';
 import type { ResolvedRedisClientConfig } from './redis.config';
 import { RedisUnavailableError } from './redis.errors';
@@ -205,6 +205,7 @@ export class ManagedRedisClient {
         autoResendUnfulfilledCommands: true,
       });
       this.owned.add(this.subscriberConn);
+      if (this.subscriberConn instanceof Redis) handleRestoreRejections(this.subscriberConn);
       this.subscriberConn.on('error', () => undefined);
       this.subscriberConn.connect().catch(() => undefined);
     }

@@ -616,4 +616,36 @@ describe('subscriber connection', () => {
     await proxy.stop();
     await server.stop();
   }, 30_000);
+
+  it('a re-subscribe after a reconnect that fails (NOPERM here; "Connection is closed." at shutdown) is no unhandled rejection', async () => {
+    // ioredis < 6.1 sends the SUBSCRIBE that restores subscriptions after a reconnect without a rejection
+    // handler: on Node 15+ its failure ended the process (in jest: failed whatever test ran at that moment).
+    const server = await RedisServer.start();
+    const { module, manager } = await bootRedisModule({ url: server.url() });
+    const client = manager.get();
+    expect(await client.waitUntilReady(5_000)).toBe(true);
+    const sub = client.subscriber();
+    await sub.subscribe('news');
+    const before = unhandled.length;
+    const errors: Error[] = [];
+    sub.on('error', (err: Error) => errors.push(err));
+    // The default user may no longer use any channel; then the subscriber's connection is cut.
+    await client.command.call('ACL', 'SETUSER', 'default', 'resetchannels');
+    const readies = new Promise<void>((resolve) => sub.once('ready', () => resolve()));
+    await client.command.call('CLIENT', 'KILL', 'TYPE', 'pubsub');
+    await readies;
+    await sleep(200); // the re-subscribe's NOPERM reply arrives
+    expect(unhandled.slice(before)).toEqual([]);
+    // The connection itself is back; with channels allowed again a subscription works.
+    await client.command.call('ACL', 'SETUSER', 'default', 'allchannels');
+    const received: string[] = [];
+    sub.on('message', (_channel: string, message: string) => received.push(message));
+    await sub.subscribe('news');
+    await waitFor('publish reaches the subscriber', 5_000, async () => {
+      await client.command.publish('news', 'back');
+      return received.includes('back');
+    });
+    await module.close();
+    await server.stop();
+  }, 30_000);
 });
