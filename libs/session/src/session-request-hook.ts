@@ -23,8 +23,9 @@ interface HookableAdapter {
  *
  * The hook appends itself to the chain: hooks installed before it (the Redis request budget, the metrics
  * request span) run first, so the session's Redis read runs inside their scope whatever the module order.
- * A request without a `Cookie` header passes straight through with the state "no session". Errors (CSRF 403, an unexpected failure) go to Nest's exception filters through the
- * adapter's error handler, as they did from the middleware. On an adapter without the hook (a custom one),
+ * A request without a `Cookie` header passes straight through with the state "no session". Errors (CSRF 403,
+ * an unexpected failure) go to Nest's exception filters through the adapter's error handler, as they did from
+ * the middleware. On an adapter without the hook (a custom one),
  * `SessionModule` applies the middleware instead.
  * @internal provided by SessionModule
  */
