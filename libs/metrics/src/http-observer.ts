@@ -11,6 +11,7 @@ import {
   ATTR_URL_SCHEME,
   ATTR_USER_AGENT_ORIGINAL,
 } from '@opentelemetry/semantic-conventions';
+import { chainRequestHook, hasRequestHook } from '@redwing/redis';
 import type { Histogram } from 'prom-client';
 import { LabelLimiter, OTHER } from './label-limiter';
 import type { ResolvedMetricsConfig } from './metrics.config';
@@ -39,14 +40,6 @@ const ABORTED = 10;
 
 /** The duration series of one route label, by method label, then by status-class index. */
 type RouteSeries = Map<string, Array<HistogramSeries | undefined>>;
-
-type RequestHook = (request: unknown, reply: unknown, done: (err?: Error) => void) => unknown;
-
-/** The parts of Nest's HTTP adapters (Express and Fastify) the observer uses. */
-interface HookableAdapter {
-  setOnRequestHook?: (hook: RequestHook) => void;
-  onRequestHook?: RequestHook;
-}
 
 /**
  * Observes every HTTP request from Nest's adapter request hook (`setOnRequestHook`, on Express and
@@ -89,8 +82,8 @@ export class HttpObserver implements OnModuleInit {
 
   onModuleInit(): void {
     const http = this.config.http;
-    const adapter = this.adapterHost?.httpAdapter as unknown as HookableAdapter | undefined;
-    if (!http || !adapter || typeof adapter.setOnRequestHook !== 'function') return;
+    const adapter = this.adapterHost?.httpAdapter;
+    if (!http || !hasRequestHook(adapter)) return;
     this.duration = this.metrics.histogram({
       name: HTTP_METRICS.duration,
       help: 'HTTP requests served: count (rate), status class (errors) and duration, per method and route template. Route "unmatched" = no route (404).',
@@ -105,18 +98,20 @@ export class HttpObserver implements OnModuleInit {
         this.set(inFlight());
       },
     });
-    // The adapter keeps one hook; chain to one installed before us rather than replace it.
-    const previous = adapter.onRequestHook;
-    adapter.setOnRequestHook((request, reply, done) => {
-      const next = previous ? () => previous.call(adapter, request, reply, done) : done;
-      try {
-        this.onRequest(request, reply, next);
-      } catch (err) {
-        // Observing must never fail a request.
-        this.logger.warn(`request hook failed: ${(err as Error).message}`);
-        next();
-      }
-    });
+    // Before the hooks installed earlier, so they (and everything after) run in the request's span.
+    chainRequestHook(
+      adapter,
+      (request, reply, next) => {
+        try {
+          this.onRequest(request, reply, next);
+        } catch (err) {
+          // Observing must never fail a request.
+          this.logger.warn(`request hook failed: ${(err as Error).message}`);
+          next();
+        }
+      },
+      'first',
+    );
   }
 
   private onRequest(request: unknown, reply: unknown, next: () => unknown): void {

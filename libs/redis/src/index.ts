@@ -23,6 +23,7 @@ export { type PoolStats } from './connection-pool';
 export { type HealthSnapshot } from './health-monitor';
 export { redactUrl, redactText } from './redact';
 export { runWithRedisBudget, isRedisBudgetSpent } from './request-budget';
+export { chainRequestHook, hasRequestHook, type AdapterRequestHook } from './request-hook';
 export {
   runInSpan,
   setSpanRunner,

@@ -3,14 +3,7 @@ import { HttpAdapterHost } from '@nestjs/core';
 import type { ServerResponse } from 'node:http';
 import { RedisClientManager } from './redis-client.manager';
 import { enterBudgetScope } from './request-budget';
-
-type RequestHook = (request: unknown, reply: unknown, done: (err?: Error) => void) => unknown;
-
-/** The parts of Nest's HTTP adapters (Express and Fastify) used here. */
-interface HookableAdapter {
-  setOnRequestHook?: (hook: RequestHook) => void;
-  onRequestHook?: RequestHook;
-}
+import { chainRequestHook } from './request-hook';
 
 /**
  * Enters a Redis budget scope (request-budget.ts) for every HTTP request, from the adapter's request hook
@@ -30,27 +23,27 @@ export class RequestBudgetInstaller implements OnModuleInit {
 
   onModuleInit(): void {
     if (!this.manager.requestBudget) return;
-    const adapter = this.adapterHost?.httpAdapter as unknown as HookableAdapter | undefined;
-    if (!adapter || typeof adapter.setOnRequestHook !== 'function') return;
-    const previous = adapter.onRequestHook;
-    adapter.setOnRequestHook((request, reply, done) => {
-      const next = previous ? () => previous.call(adapter, request, reply, done) : () => done();
-      let res: ServerResponse | undefined;
-      try {
-        res = ((reply as { raw?: ServerResponse }).raw ?? reply) as ServerResponse;
-        if (typeof res?.once !== 'function') res = undefined;
-      } catch (err) {
-        this.logger.warn(`request hook failed: ${(err as Error).message}`);
-      }
-      if (!res) return next();
-      let result: unknown;
-      const scope = enterBudgetScope(() => {
-        result = next();
-      });
-      res.once('close', () => {
-        scope.closed = true;
-      });
-      return result;
-    });
+    chainRequestHook(
+      this.adapterHost?.httpAdapter,
+      (_request, reply, next) => {
+        let res: ServerResponse | undefined;
+        try {
+          res = ((reply as { raw?: ServerResponse }).raw ?? reply) as ServerResponse;
+          if (typeof res?.once !== 'function') res = undefined;
+        } catch (err) {
+          this.logger.warn(`request hook failed: ${(err as Error).message}`);
+        }
+        if (!res) return next();
+        let result: unknown;
+        const scope = enterBudgetScope(() => {
+          result = next();
+        });
+        res.once('close', () => {
+          scope.closed = true;
+        });
+        return result;
+      },
+      'first',
+    );
   }
 }

@@ -1,18 +1,12 @@
 import { Injectable, Optional, type OnModuleInit } from '@nestjs/common';
 import { HttpAdapterHost } from '@nestjs/core';
+import { chainRequestHook, hasRequestHook } from '@redwing/redis';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { SESSION_STATE } from './session.constants';
 import type { RequestSessionState } from './session.interfaces';
 import { SessionMiddleware } from './session.middleware';
 
 type Done = (err?: unknown) => void;
-type RequestHook = (request: unknown, reply: unknown, done: Done) => unknown;
-
-/** The parts of Nest's HTTP adapters (Express and Fastify) used here. */
-interface HookableAdapter {
-  setOnRequestHook?: (hook: RequestHook) => void;
-  onRequestHook?: RequestHook;
-}
 
 /**
  * Runs `SessionMiddleware` from the HTTP adapter's request hook (`setOnRequestHook`, Express and Fastify)
@@ -25,8 +19,7 @@ interface HookableAdapter {
  * request span) run first, so the session's Redis read runs inside their scope whatever the module order.
  * A request without a `Cookie` header passes straight through with the state "no session". Errors (CSRF 403,
  * an unexpected failure) go to Nest's exception filters through the adapter's error handler, as they did from
- * the middleware. On an adapter without the hook (a custom one),
- * `SessionModule` applies the middleware instead.
+ * the middleware. On an adapter without the hook (a custom one), `SessionModule` applies the middleware instead.
  * @internal provided by SessionModule
  */
 @Injectable()
@@ -38,22 +31,15 @@ export class SessionRequestHook implements OnModuleInit {
 
   /** Whether the application's HTTP adapter has a request hook to run the session from. */
   get installable(): boolean {
-    const adapter = this.adapter();
-    return adapter !== undefined && typeof adapter.setOnRequestHook === 'function';
+    return hasRequestHook(this.adapterHost?.httpAdapter);
   }
 
   onModuleInit(): void {
-    const adapter = this.adapter();
-    if (!adapter || typeof adapter.setOnRequestHook !== 'function') return;
-    const previous = adapter.onRequestHook;
-    adapter.setOnRequestHook((request, reply, done) => {
-      const run: Done = (err) => {
-        if (err) return done(err);
-        this.run(request, reply, done);
-      };
-      if (!previous) return run();
-      return previous.call(adapter, request, reply, run);
-    });
+    chainRequestHook(
+      this.adapterHost?.httpAdapter,
+      (request, reply, done) => this.run(request, reply, done),
+      'last',
+    );
   }
 
   private run(request: unknown, reply: unknown, done: Done): void {
@@ -67,9 +53,5 @@ export class SessionRequestHook implements OnModuleInit {
     }
     const res = ((reply as { raw?: ServerResponse }).raw ?? reply) as ServerResponse;
     this.middleware.use(req, res, done).catch(done);
-  }
-
-  private adapter(): HookableAdapter | undefined {
-    return this.adapterHost?.httpAdapter as unknown as HookableAdapter | undefined;
   }
 }
