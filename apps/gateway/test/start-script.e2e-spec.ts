@@ -5,10 +5,11 @@
 // The default URL is pointed at a closed port (START_DEFAULT_REDIS_URL), never at the shared 6379.
 // Reuses a build (SKIP_BUILD=1).
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { freePort, isProcessAlive, RedisServer, stopAll } from '../../../test/harness';
+import { GATEWAY_NODE_FLAGS } from '../../../scripts/gateway-node-flags';
 import { until } from './support';
 
 const ROOT = resolve(__dirname, '../../..');
@@ -136,6 +137,9 @@ describe('scripts/start.js', () => {
 
     const ready = await untilReady(started, port);
     expect(ready.redis.default.url).toBe(`redis://127.0.0.1:${redisPid[1]}`);
+    // The gateway runs with its Node flags (scripts/gateway-node-flags.js), as start:prod and the Dockerfile do.
+    const argv = readFileSync(`/proc/${gatewayPid}/cmdline`, 'utf8').split('\0');
+    expect(argv.slice(1, 1 + GATEWAY_NODE_FLAGS.length)).toEqual(GATEWAY_NODE_FLAGS);
 
     started.child.kill('SIGTERM');
     const { code, signal } = await started.exited;
