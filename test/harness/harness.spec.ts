@@ -15,6 +15,7 @@ import {
   startedPids,
   stopAll,
 } from './index';
+import { CLAIM_DIR, claimPort, ephemeralRange, portPool } from './ports';
 import { waitFor } from './wait';
 
 const HOST = '127.0.0.1';
@@ -62,6 +63,52 @@ describe('freePort', () => {
     const srv = net.createServer();
     await new Promise<void>((resolve) => srv.listen(ports[0], HOST, resolve));
     await new Promise((resolve) => srv.close(resolve));
+  });
+
+  it('draws from below the ephemeral range and claims each port for this process', async () => {
+    const pool = portPool();
+    expect(pool).toBeDefined();
+    const ports = await Promise.all(Array.from({ length: 20 }, () => freePort()));
+    for (const port of ports) {
+      // A source port of an outgoing connection can never be one of ours.
+      expect(port).toBeLessThan(ephemeralRange()[0]);
+      expect(port).toBeGreaterThanOrEqual(pool![0]);
+      expect(fs.readFileSync(path.join(CLAIM_DIR, String(port)), 'utf8')).toBe(String(process.pid));
+    }
+  });
+
+  it('leaves a port claimed by a live process alone and frees one whose process is gone', async () => {
+    const [low, high] = portPool()!;
+    const unclaimed = (): number => {
+      for (;;) {
+        const port = low + Math.floor(Math.random() * (high - low + 1));
+        if (!fs.existsSync(path.join(CLAIM_DIR, String(port)))) return port;
+      }
+    };
+    fs.mkdirSync(CLAIM_DIR, { recursive: true });
+    const files: string[] = [];
+    try {
+      // Held by a live process (our parent, the jest runner): never taken.
+      const held = unclaimed();
+      files.push(path.join(CLAIM_DIR, String(held)));
+      fs.writeFileSync(files[0], String(process.ppid));
+      expect(claimPort(held)).toBe(false);
+      expect(fs.readFileSync(files[0], 'utf8')).toBe(String(process.ppid));
+
+      // Left behind by a process that is gone: removed, and free for the next claim.
+      const dead = spawn(process.execPath, ['-e', '0']);
+      await new Promise((resolve) => dead.once('exit', resolve));
+      const stale = unclaimed();
+      files.push(path.join(CLAIM_DIR, String(stale)));
+      fs.writeFileSync(files[1], String(dead.pid));
+      expect(claimPort(stale)).toBe(false);
+      expect(fs.existsSync(files[1])).toBe(false);
+      expect(claimPort(stale)).toBe(true);
+      expect(claimPort(stale)).toBe(false);
+      expect(fs.readFileSync(files[1], 'utf8')).toBe(String(process.pid));
+    } finally {
+      for (const file of files) fs.rmSync(file, { force: true });
+    }
   });
 });
 
