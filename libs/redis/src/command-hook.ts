@@ -8,7 +8,7 @@ import {
   type RedisUnavailableReason,
 } from './redis.errors';
 import type { CommandOutcome, RedisEvents } from './redis-events';
-import { activeBudget, spendBudget, type RedisBudgetScope } from './request-budget';
+import { activeBudget, onBudgetSpent, spendBudget, type RedisBudgetScope } from './request-budget';
 
 /**
  * The command hook: every command of a client's shared connection passes through `sendCommand` here.
@@ -409,6 +409,7 @@ export class CommandHook {
     );
     // The derived promise never rejects: `settle` does not throw.
     void command.promise.then(f.ok, f.fail);
+    if (budget !== undefined) onBudgetSpent(budget, this.cutScope);
     const flights = this.flights;
     const last = flights.length - 1;
     if (last >= this.head && flights[last]!.deadline > deadline) {
@@ -467,6 +468,25 @@ export class CommandHook {
     this.advance();
     if (this.head < flights.length) this.arm(flights[this.head]!.deadline);
   }
+
+  /**
+   * A request's budget was spent (one of its commands timed out or lost its connection): its other commands
+   * still in flight on this connection stop waiting now, with the typed timeout (they may or may not run), so
+   * the request waits for Redis once in total.
+   */
+  private readonly cutScope = (scope: RedisBudgetScope): void => {
+    const flights = this.flights;
+    const now = performance.now();
+    for (let i = this.head; i < flights.length; i++) {
+      const f = flights[i];
+      if (f === null || f === undefined || f.done || f.budget !== scope) continue;
+      f.done = true;
+      f.command.reject(
+        new RedisCommandTimeoutError(this.ctx.client, f.command.name, Math.round(now - f.started)),
+      );
+    }
+    this.advance();
+  };
 
   /** Reject everything in flight with `RedisConnectionLostError` (standalone: the socket closed). */
   private lose(): void {

@@ -22,6 +22,7 @@ export {
 export { type PoolStats } from './connection-pool';
 export { type HealthSnapshot } from './health-monitor';
 export { redactUrl, redactText } from './redact';
+export { BackoffTimer } from './backoff-timer';
 export { runWithRedisBudget, isRedisBudgetSpent } from './request-budget';
 export { chainRequestHook, hasRequestHook, type AdapterRequestHook } from './request-hook';
 export {

@@ -6,7 +6,12 @@ import { CLUSTER_NODE_TIMEOUT_MARGIN, CommandHook, type ClientCounters } from '.
 import { ConnectionPool, type PoolStats } from './connection-pool';
 import { FallbackStore, type FallbackStoreOptions } from './fallback-store';
 import { HealthMonitor, type HealthSnapshot } from './health-monitor';
-import { applyIoredisCompat, handleRestoreRejections } from './ioredis-compat';
+import {
+  applyIoredisCompat,
+  guardStreamErrors,
+  handleRestoreRejections,
+  holdSubscribesDuringHandshake,
+} from './ioredis-compat';
 import { redactText } from './redact';
 import type { ResolvedRedisClientConfig } from './redis.config';
 import { RedisUnavailableError } from './redis.errors';
@@ -205,7 +210,10 @@ export class ManagedRedisClient {
         autoResendUnfulfilledCommands: true,
       });
       this.owned.add(this.subscriberConn);
-      if (this.subscriberConn instanceof Redis) handleRestoreRejections(this.subscriberConn);
+      if (this.subscriberConn instanceof Redis) {
+        handleRestoreRejections(this.subscriberConn);
+        holdSubscribesDuringHandshake(this.subscriberConn);
+      }
       this.subscriberConn.on('error', () => undefined);
       this.subscriberConn.connect().catch(() => undefined);
     }
@@ -301,9 +309,13 @@ export class ManagedRedisClient {
         redisOptions: { ...cluster.options.redisOptions, ...nodeOverrides },
       });
       applyIoredisCompat(conn);
+      // ioredis creates each node's connection lazily and announces it before it connects.
+      conn.on('+node', (node: Redis) => guardStreamErrors(node));
       return conn;
     }
-    return new Redis({ ...redisOptions, ...overrides });
+    const conn = new Redis({ ...redisOptions, ...overrides });
+    guardStreamErrors(conn);
+    return conn;
   }
 
   private async openDedicated(role: string): Promise<RedisConnection> {

@@ -19,6 +19,12 @@ export interface RedisBudgetScope {
   spentBy?: RedisBudgetSpentBy;
   /** The request ended (or `runWithRedisBudget`'s function settled): work it left behind is not limited. */
   closed: boolean;
+  /**
+   * One per connection that has had a command of this scope in flight: ends that connection's commands of
+   * the scope still waiting when the scope is spent (a request waits for Redis once, also when a later
+   * command was sent before the first one timed out).
+   */
+  cutters?: Array<(scope: RedisBudgetScope) => void>;
 }
 
 const storage = new AsyncLocalStorage<RedisBudgetScope>();
@@ -34,6 +40,17 @@ export function spendBudget(scope: RedisBudgetScope | undefined, by: RedisBudget
   if (scope === undefined || scope.spent || scope.closed) return;
   scope.spent = true;
   scope.spentBy = by;
+  const cutters = scope.cutters;
+  if (cutters === undefined) return;
+  scope.cutters = undefined;
+  for (const cut of cutters) cut(scope);
+}
+
+/** Register `cut` to run when `scope` is spent (once per connection hook). @internal */
+export function onBudgetSpent(scope: RedisBudgetScope, cut: (scope: RedisBudgetScope) => void): void {
+  const cutters = scope.cutters;
+  if (cutters === undefined) scope.cutters = [cut];
+  else if (!cutters.includes(cut)) cutters.push(cut);
 }
 
 /**

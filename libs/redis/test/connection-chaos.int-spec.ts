@@ -648,4 +648,57 @@ describe('subscriber connection', () => {
     await module.close();
     await server.stop();
   }, 30_000);
+
+  it('a SUBSCRIBE called while the subscriber connection is in its handshake stays subscribed (ioredis 5 lost it)', async () => {
+    // ioredis 5 wrote it before the ready check's INFO, which Redis refused in subscriber context: ioredis
+    // reconnected and, the connection never having been ready, did not restore the channel.
+    const server = await RedisServer.start();
+    const { module, manager } = await bootRedisModule({ url: server.url() });
+    try {
+      const client = manager.get();
+      expect(await client.waitUntilReady(5_000)).toBe(true);
+      const sub = client.subscriber(); // created now: connecting
+      const events: string[] = [];
+      for (const e of ['connect', 'ready', 'close']) sub.on(e, () => events.push(e));
+      await new Promise<void>((resolve) => sub.once('connect', () => resolve()));
+      expect(sub.status).toBe('connect'); // the handshake runs: this is the window
+      const received: string[] = [];
+      sub.on('message', (_channel: string, message: string) => received.push(message));
+      await sub.subscribe('handshake');
+      await waitFor('the subscriber ready', 5_000, () => sub.status === 'ready');
+      await waitFor('publish reaches the subscriber once it is ready', 5_000, async () => {
+        await client.command.publish('handshake', 'hello');
+        return received.includes('hello');
+      });
+      expect(events).toEqual(['connect', 'ready']); // no failed ready check, no reconnect
+    } finally {
+      await module.close();
+      await server.stop();
+    }
+  }, 30_000);
+
+  it('a socket that emits a second error does not end the process (ioredis listens with once)', async () => {
+    // ioredis takes a socket's errors with once('error'); a TLS socket that fails and then reads the server's
+    // alert emits two (seen once on a loaded CI run), and an error event with no listener throws.
+    const server = await RedisServer.start();
+    const { module, manager } = await bootRedisModule({ url: server.url() });
+    try {
+      const client = manager.get();
+      expect(await client.waitUntilReady(5_000)).toBe(true);
+      const stream = (client.command as unknown as { stream: NodeJS.EventEmitter }).stream;
+      expect(() => {
+        stream.emit('error', new Error('first'));
+        stream.emit('error', new Error('second'));
+      }).not.toThrow();
+      // The connection still recovers as usual.
+      await waitFor(
+        'a command answers again',
+        10_000,
+        async () => (await client.command.set('k', 'v').catch(() => null)) === 'OK',
+      );
+    } finally {
+      await module.close();
+      await server.stop();
+    }
+  }, 30_000);
 });

@@ -140,7 +140,27 @@ describe('request budget without HTTP (runWithRedisBudget)', () => {
     expect([a.what, b.what]).toEqual([RedisCommandTimeoutError.name, RedisCommandTimeoutError.name]);
   });
 
-  it('concurrent commands in flight each end at their own timeout; the scope is one wait in total', async () => {
+  it('a command sent while an earlier one waits ends with it, not at its own later deadline', async () => {
+    server.pause();
+    const seen = await runWithRedisBudget(async () => {
+      let lateSettled = false;
+      const early = outcome(client.command.get('early'));
+      await new Promise((r) => setTimeout(r, TIMEOUT / 2));
+      const late = outcome(client.command.get('late')).finally(() => (lateSettled = true));
+      const first = await early;
+      // One macrotask after the first timeout: the late command (its own deadline is TIMEOUT / 2 away) is over.
+      await new Promise((r) => setImmediate(r));
+      return { first, settledWithFirst: lateSettled, late: await late };
+    });
+    expect(seen.first.what).toBe(RedisCommandTimeoutError.name);
+    expect(seen.settledWithFirst).toBe(true);
+    expect(seen.late.what).toBe(RedisCommandTimeoutError.name);
+    // Outside that scope the connection's commands keep their own deadlines.
+    const alone = await outcome(client.command.get('alone'));
+    expect(alone.what).toBe(RedisCommandTimeoutError.name);
+  });
+
+  it('concurrent commands in flight end together; the scope is one wait in total', async () => {
     server.pause();
     const started = performance.now();
     const seen = await runWithRedisBudget(async () => {
