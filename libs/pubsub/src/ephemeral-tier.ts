@@ -1,6 +1,7 @@
 import type { Logger } from '@nestjs/common';
 import { Cluster } from 'ioredis';
 import {
+  BackoffTimer,
   describeRedisError,
   isRedisUnavailable,
   type ManagedRedisClient,
@@ -43,18 +44,23 @@ export interface EphemeralTierHost {
   reconnected(): void;
 }
 
-interface ChannelEntry {
+/** What a channel and a pattern subscription share: its first SUBSCRIBE, and why Redis refused the last one. */
+interface Subscribed {
+  subscribed: Promise<void>;
+  /** Set while Redis refuses this subscription (NOPERM from an ACL, say): it is sent again until accepted. */
+  refused?: string;
+}
+
+interface ChannelEntry extends Subscribed {
   channel: string;
   handlers: Set<Handler>;
   readers: Set<LiveReader>;
-  subscribed: Promise<void>;
 }
 
-interface PatternEntry {
+interface PatternEntry extends Subscribed {
   pattern: string;
   regex: RegExp;
   handlers: Set<Handler>;
-  subscribed: Promise<void>;
 }
 
 /** The Redis channel of a lib channel: `<prefix>:pubsub:{<channel>}` (the stream key shares the hash tag). */
@@ -84,6 +90,8 @@ export class EphemeralTier {
   private state: PubSubState = 'degraded';
   private wasUp = false;
   private closed = false;
+  /** Sends the refused subscriptions again: after 1 s, doubling to 30 s (the timer's defaults). */
+  private readonly retry = new BackoffTimer(() => this.resend((e) => e.refused !== undefined));
 
   constructor(private readonly host: EphemeralTierHost) {
     this.client = host.client;
@@ -98,6 +106,13 @@ export class EphemeralTier {
 
   getState(): PubSubState {
     return this.state;
+  }
+
+  /** Channels and patterns whose SUBSCRIBE Redis refused; each is sent again until it is accepted. */
+  refused(): string[] {
+    return [...this.channels.values(), ...this.patterns.values()]
+      .filter((e) => e.refused !== undefined)
+      .map((e) => ('channel' in e ? e.channel : e.pattern));
   }
 
   onStateChange(listener: (state: PubSubState) => void): () => void {
@@ -167,13 +182,8 @@ export class EphemeralTier {
       const regex = new RegExp(
         `^${pattern.replace(/[.]/g, '\\.').replace(/\*/g, '.*').replace(/\?/g, '.')}$`,
       );
-      const subscribed = this.subscriber()
-        .psubscribe(redisPattern)
-        .then(
-          () => undefined,
-          (err: unknown) => this.host.logger.warn(`psubscribe ${pattern}: ${describeRedisError(err)}`),
-        );
-      entry = { pattern, regex, handlers: new Set(), subscribed };
+      entry = { pattern, regex, handlers: new Set(), subscribed: Promise.resolve() };
+      entry.subscribed = this.sendPattern(redisPattern, entry);
       this.patterns.set(redisPattern, entry);
     }
     const e = entry;
@@ -190,6 +200,7 @@ export class EphemeralTier {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    this.retry.stop();
     const sub = this.sub;
     if (!sub) return;
     sub.removeListener('message', this.onMessage);
@@ -272,6 +283,11 @@ export class EphemeralTier {
   private async onSubscriberReady(): Promise<void> {
     const sub = this.sub;
     if (!sub || this.closed) return;
+    // ioredis re-sends only what was accepted, and a re-send Redis refuses (an ACL changed while the
+    // connection was away) is dropped from its list without a word: after a reconnect send ours again
+    // (SUBSCRIBE is idempotent), so a refusal is ours to see and retry. The PING below then orders after them.
+    if (this.wasUp && !this.sharded) this.resend(() => true);
+    else this.resend((e) => e.refused !== undefined);
     if (!this.sharded)
       await withTimeout(
         (sub as { ping(): Promise<unknown> }).ping().catch(() => undefined),
@@ -379,20 +395,58 @@ export class EphemeralTier {
   private channelEntry(channel: string): ChannelEntry {
     let entry = this.channels.get(channel);
     if (!entry) {
-      const sub = this.subscriber();
-      const redisChannel = this.redisChannel(channel);
-      const subscribed = (
-        this.sharded
-          ? whenReady(sub).then(() => (sub as Cluster).ssubscribe(redisChannel))
-          : sub.subscribe(redisChannel)
-      ).then(
-        () => undefined,
-        (err: unknown) => this.host.logger.warn(`subscribe ${channel}: ${describeRedisError(err)}`),
-      );
-      entry = { channel, handlers: new Set(), readers: new Set(), subscribed };
+      entry = { channel, handlers: new Set(), readers: new Set(), subscribed: Promise.resolve() };
+      entry.subscribed = this.sendChannel(entry);
       this.channels.set(channel, entry);
     }
     return entry;
+  }
+
+  /** SUBSCRIBE (SSUBSCRIBE on Cluster) one channel; never rejects (a refusal is retried, see `settle`). */
+  private sendChannel(entry: ChannelEntry): Promise<void> {
+    const sub = this.subscriber();
+    const redisChannel = this.redisChannel(entry.channel);
+    const sent = this.sharded
+      ? whenReady(sub).then(() => (sub as Cluster).ssubscribe(redisChannel))
+      : sub.subscribe(redisChannel);
+    return this.settle(sent, entry, `subscribe ${entry.channel}`);
+  }
+
+  private sendPattern(redisPattern: string, entry: PatternEntry): Promise<void> {
+    return this.settle(this.subscriber().psubscribe(redisPattern), entry, `psubscribe ${entry.pattern}`);
+  }
+
+  /**
+   * The outcome of one SUBSCRIBE/PSUBSCRIBE. Refused (NOPERM, say): logged when the reason is new, kept in
+   * `refused()` and sent again with a backoff, so fixing the ACL needs no restart; accepted after a
+   * refusal: logged. Never rejects, so a subscription's `ready` cannot become an unhandled rejection.
+   */
+  private settle(sent: Promise<unknown>, entry: ChannelEntry | PatternEntry, what: string): Promise<void> {
+    return sent.then(
+      () => {
+        if (entry.refused === undefined) return;
+        entry.refused = undefined;
+        this.host.logger.log(`${what}: accepted now`);
+        if (this.refused().length === 0) this.retry.reset();
+      },
+      (err: unknown) => {
+        if (this.closed) return;
+        const why = describeRedisError(err);
+        if (entry.refused !== why) {
+          this.host.logger.warn(`${what}: ${why} (sent again until Redis accepts it; see stats().refused)`);
+        }
+        entry.refused = why;
+        this.retry.schedule();
+      },
+    );
+  }
+
+  /** Send the subscriptions `which` selects again (those still wanted). */
+  private resend(which: (entry: ChannelEntry | PatternEntry) => boolean): void {
+    for (const entry of this.channels.values()) if (which(entry)) void this.sendChannel(entry);
+    for (const [redisPattern, entry] of this.patterns) {
+      if (which(entry)) void this.sendPattern(redisPattern, entry);
+    }
   }
 
   private async release(entry: ChannelEntry): Promise<void> {

@@ -99,4 +99,10 @@ export interface PubSubStats {
   subscriberReconnects: number;
   catchUps: number;
   resyncs: number;
+  /**
+   * Channels and patterns whose SUBSCRIBE Redis refuses (an ACL without the channel, say): they get nothing
+   * from other instances until it is accepted. Each is sent again (1 s doubling to 30 s, and on every
+   * reconnect), so fixing the ACL needs no restart. Normally empty.
+   */
+  refused: string[];
 }

@@ -22,7 +22,12 @@ export class PubSubMetrics {
   private readonly seen = new Map<string, number>();
   private counters?: Record<'published' | 'delivered' | 'reconnects' | 'resyncs' | 'dropped', CounterMetric>;
 
-  constructor(metrics: MetricsRegistry | undefined, buffered: () => number, up: () => boolean) {
+  constructor(
+    metrics: MetricsRegistry | undefined,
+    buffered: () => number,
+    up: () => boolean,
+    refused: () => number,
+  ) {
     if (!metrics) return;
     const counter = (name: string, help: string, labelNames: string[] = []) =>
       metrics.counter({ name, help, labelNames });
@@ -40,6 +45,13 @@ export class PubSubMetrics {
       help: 'Resumable events waiting for Redis to come back',
       collect() {
         this.set(buffered());
+      },
+    });
+    metrics.gauge({
+      name: 'redwing_pubsub_refused_subscriptions_current',
+      help: 'Channels and patterns whose SUBSCRIBE Redis refuses (ACL); retried until accepted',
+      collect() {
+        this.set(refused());
       },
     });
     this.counters = {
@@ -74,7 +86,7 @@ export class PubSubMetrics {
     this.latency?.observe(Math.max(0, Date.now() - publishedAt) / 1_000);
   }
 
-  snapshot(state: PubSubStats['state'], buffered: number): PubSubStats {
+  snapshot(state: PubSubStats['state'], buffered: number, refused: string[]): PubSubStats {
     const c = this.counts;
     return {
       state,
@@ -85,6 +97,7 @@ export class PubSubMetrics {
       subscriberReconnects: c.reconnects,
       catchUps: c.catchUps,
       resyncs: c.resyncs,
+      refused,
     };
   }
 

@@ -75,6 +75,7 @@ export class PubSubService implements OnModuleInit, OnApplicationShutdown {
       registry,
       () => this.resumable.buffered,
       () => this.ephemeral.getState() === 'up',
+      () => this.ephemeral.refused().length,
     );
     const shared = { client: this.client, namespace, metrics: this.metrics, logger: this.logger };
     this.ephemeral = new EphemeralTier({
@@ -105,7 +106,11 @@ export class PubSubService implements OnModuleInit, OnApplicationShutdown {
 
   /** Counters since start. */
   stats(): PubSubStats {
-    return this.metrics.snapshot(this.ephemeral.getState(), this.resumable.buffered);
+    return this.metrics.snapshot(
+      this.ephemeral.getState(),
+      this.resumable.buffered,
+      this.ephemeral.refused(),
+    );
   }
 
   /**

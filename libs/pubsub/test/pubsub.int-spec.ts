@@ -47,8 +47,13 @@ describe.each(['standalone', 'cluster'] as const)('PubSubService on %s', (kind) 
       expect(listed.flat()).toContain('redwing:pubsub:{news:1}');
     }
     for (const n of range(20)) expect(await a.pubsub.publish('news:1', { n })).toBe(true);
-    await waitFor('B to receive 20', 5_000, () => gotB.length === 20);
-    await waitFor('A to receive 20', 5_000, () => gotA.length === 20);
+    // On a timeout, say what each side got and what Redis saw (once failed on an ioredis 5 run under load).
+    const details = () =>
+      `A got [${gotA.map((m) => m.data.n).join(',')}] state ${a.pubsub.getState()}; ` +
+      `B got [${gotB.map((m) => m.data.n).join(',')}] state ${b.pubsub.getState()}; ` +
+      `B stats ${JSON.stringify(b.pubsub.stats())}`;
+    await waitFor('B to receive 20', 5_000, () => gotB.length === 20, { details });
+    await waitFor('A to receive 20', 5_000, () => gotA.length === 20, { details });
     expect(gotB.map((m) => m.data.n)).toEqual(range(20));
     expect(gotA.map((m) => m.data.n)).toEqual(range(20));
     expect(gotB[0]).toMatchObject({ channel: 'news:1', data: { n: 1 }, ts: expect.any(Number) });

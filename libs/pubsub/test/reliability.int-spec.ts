@@ -115,3 +115,46 @@ describe('PubSubService reliability', () => {
     expect(conn.status).toBe('end');
   });
 });
+
+describe('PubSubService: a SUBSCRIBE Redis refuses', () => {
+  it('is listed in stats().refused and sent again until accepted: at start, and when the re-subscribe after a reconnect is refused', async () => {
+    const server = await RedisServer.start();
+    const acl = (...rules: string[]) => server.command('ACL', 'SETUSER', 'default', ...rules);
+    await acl('resetchannels'); // the default user may not use any channel (Redis 7's default for new users)
+    const a = await boot({ url: server.url() });
+    const b = await boot({ url: server.url() });
+    try {
+      const got: string[] = [];
+      const channel = a.pubsub.subscribe('chat:acl', (m) => got.push(`${m.channel}=${String(m.data)}`));
+      const pattern = a.pubsub.subscribe('room:*', (m) => got.push(`${m.channel}=${String(m.data)}`));
+      await Promise.all([channel.ready, pattern.ready]); // resolves: `ready` never rejects
+      await waitFor('both refused', 5_000, () => a.pubsub.stats().refused.length === 2);
+      expect(a.pubsub.stats().refused.sort()).toEqual(['chat:acl', 'room:*']);
+
+      // The ACL is fixed: the lib's retry (1 s, then 2 s, ...) subscribes them without a restart.
+      await acl('allchannels');
+      await waitFor('accepted', 10_000, () => a.pubsub.stats().refused.length === 0);
+      await b.pubsub.publish('chat:acl', 1);
+      await b.pubsub.publish('room:7', 2);
+      await waitFor('both delivered', 5_000, () => got.length === 2, { details: () => got.join(', ') });
+      expect(got.sort()).toEqual(['chat:acl=1', 'room:7=2']);
+
+      // Revoked again and the subscriber connection dropped: ioredis's own re-subscribe is refused (and
+      // dropped by ioredis without a word); the lib's re-send after the reconnect sees the refusal.
+      await acl('resetchannels');
+      await server.command('CLIENT', 'KILL', 'TYPE', 'pubsub');
+      await waitFor('refused after the reconnect', 10_000, () => a.pubsub.stats().refused.length === 2);
+      await acl('allchannels');
+      await waitFor('accepted again', 10_000, () => a.pubsub.stats().refused.length === 0);
+      await b.pubsub.publish('chat:acl', 3);
+      await b.pubsub.publish('room:8', 4);
+      await waitFor('delivered after the reconnect', 5_000, () => got.length === 4, {
+        details: () => got.join(', '),
+      });
+      expect(got.slice(2).sort()).toEqual(['chat:acl=3', 'room:8=4']);
+    } finally {
+      await Promise.all([a.module.close(), b.module.close()]);
+      await server.stop();
+    }
+  }, 60_000);
+});
