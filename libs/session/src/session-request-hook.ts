@@ -1,7 +1,8 @@
 import { Injectable, Optional, type OnModuleInit } from '@nestjs/common';
 import { HttpAdapterHost } from '@nestjs/core';
 import { chainRequestHook, hasRequestHook } from '@redwing/redis';
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { IncomingMessage } from 'node:http';
+import { rawRequest, rawResponse, type AnyRequest, type AnyResponse } from './session-cookie';
 import { SESSION_STATE } from './session.constants';
 import type { RequestSessionState } from './session.interfaces';
 import { SessionMiddleware } from './session.middleware';
@@ -43,7 +44,7 @@ export class SessionRequestHook implements OnModuleInit {
   }
 
   private run(request: unknown, reply: unknown, done: Done): void {
-    const req = ((request as { raw?: IncomingMessage }).raw ?? request) as IncomingMessage & {
+    const req = rawRequest(request as AnyRequest) as IncomingMessage & {
       [SESSION_STATE]?: RequestSessionState;
     };
     if (req.headers.cookie === undefined) {
@@ -51,7 +52,6 @@ export class SessionRequestHook implements OnModuleInit {
       req[SESSION_STATE] = { status: 'none' };
       return done();
     }
-    const res = ((reply as { raw?: ServerResponse }).raw ?? reply) as ServerResponse;
-    this.middleware.use(req, res, done).catch(done);
+    this.middleware.use(req, rawResponse(reply as AnyResponse), done).catch(done);
   }
 }

@@ -1,6 +1,11 @@
 import type { Logger } from '@nestjs/common';
 import { randomBytes } from 'node:crypto';
-import { describeRedisError, type ManagedRedisClient, type RedisConnection } from '@redwing/redis';
+import {
+  BackoffTimer,
+  describeRedisError,
+  type ManagedRedisClient,
+  type RedisConnection,
+} from '@redwing/redis';
 import type { SessionRevokedEvent } from './session.interfaces';
 
 type Listener = (event: SessionRevokedEvent) => void;
@@ -17,14 +22,25 @@ interface RevokedMessage {
 
 /**
  * Tells every instance that sessions were destroyed, over Redis pub/sub on the client's shared subscriber
- * connection (ioredis re-subscribes after reconnects). Listeners on the instance that destroyed them are
- * called at once; its own echo is ignored.
+ * connection. Listeners on the instance that destroyed them are called at once; its own echo is ignored.
+ *
+ * A SUBSCRIBE Redis refuses (NOPERM: Redis 7 gives new ACL users no channels) would leave this instance deaf
+ * to the others' logouts until a restart, so it is logged and sent again until accepted; and because ioredis
+ * drops a re-subscribe Redis refuses after a reconnect without a word, the channel is subscribed again on
+ * every `ready` (SUBSCRIBE is idempotent), which makes such a refusal ours to see and retry.
  */
 export class SessionRevocations {
   private readonly listeners = new Set<Listener>();
   private readonly origin = randomBytes(8).toString('hex');
   private sub?: RedisConnection;
   private subscribed?: Promise<void>;
+  /** Why Redis refused the last SUBSCRIBE, while it stays refused. */
+  private refusedWhy?: string;
+  /** Sends a refused SUBSCRIBE again: after 1 s, doubling to 30 s (the timer's defaults). */
+  private readonly retry = new BackoffTimer(() => {
+    if (this.sub && this.refusedWhy !== undefined) void this.send(this.sub);
+  });
+  private stopped = false;
 
   constructor(
     private readonly client: ManagedRedisClient,
@@ -37,10 +53,13 @@ export class SessionRevocations {
     const sub = this.client.subscriber();
     this.sub = sub;
     sub.on('message', this.onMessage);
-    this.subscribed = sub.subscribe(this.channel).then(
-      () => undefined,
-      (err: unknown) => this.logger.warn(`revocation channel not subscribed: ${describeRedisError(err)}`),
-    );
+    sub.on('ready', this.onReady);
+    this.subscribed = this.send(sub);
+  }
+
+  /** Why Redis refuses the revocation channel's SUBSCRIBE (sent again until accepted), or undefined. */
+  refused(): string | undefined {
+    return this.refusedWhy;
   }
 
   /** Resolves once the channel is subscribed (or subscribing failed). */
@@ -70,10 +89,13 @@ export class SessionRevocations {
   }
 
   async stop(): Promise<void> {
+    this.stopped = true;
+    this.retry.stop();
     this.listeners.clear();
     const sub = this.sub;
     if (!sub) return;
     sub.off('message', this.onMessage);
+    sub.off('ready', this.onReady);
     if (sub.status === 'ready') {
       let timer: NodeJS.Timeout | undefined;
       await Promise.race([
@@ -83,6 +105,38 @@ export class SessionRevocations {
       clearTimeout(timer);
     }
   }
+
+  /**
+   * One SUBSCRIBE. Never rejects: refused, it is logged when the reason is new and sent again with a backoff
+   * (fixing the ACL needs no restart); accepted after a refusal, that is logged too.
+   */
+  private send(sub: RedisConnection): Promise<void> {
+    return sub.subscribe(this.channel).then(
+      () => {
+        if (this.refusedWhy === undefined) return;
+        this.refusedWhy = undefined;
+        this.retry.reset();
+        this.logger.log('revocation channel subscribed now');
+      },
+      (err: unknown) => {
+        if (this.stopped) return;
+        const why = describeRedisError(err);
+        if (why !== this.refusedWhy) {
+          this.logger.warn(
+            `revocation channel not subscribed: ${why} (logouts on other instances are not heard here until ` +
+              'Redis accepts it; sent again with a backoff)',
+          );
+        }
+        this.refusedWhy = why;
+        this.retry.schedule();
+      },
+    );
+  }
+
+  /** (Re)connected: subscribe again, so a re-subscribe Redis refused is seen (ioredis drops it silently). */
+  private readonly onReady = (): void => {
+    if (!this.stopped && this.sub) void this.send(this.sub);
+  };
 
   private readonly onMessage = (channel: string, text: string): void => {
     if (channel !== this.channel) return;

@@ -28,6 +28,9 @@ const OPERATIONS = ['load', 'create', 'update', 'destroy', 'touch', 'list', 'des
  * - `redwing_session_rejected_total{reason}`: presented ids refused — malformed, unknown (logged out or
  *   expired and already removed by Redis), expired, tamper (decryption failed), unknown_key (retired key)
  * - `redwing_session_unavailable_total{operation}`: operations refused because Redis was unavailable
+ * - `redwing_session_refused_subscriptions_current`: 1 while Redis refuses the revocation channel's
+ *   SUBSCRIBE (an ACL without that channel): this instance does not hear other instances' logouts; the
+ *   SUBSCRIBE is sent again until accepted
  */
 export class SessionMetrics {
   private readonly created?: Incrementable;
@@ -36,8 +39,15 @@ export class SessionMetrics {
   private readonly destroyedBy: Partial<Record<DestroyReason, Incrementable>> = {};
   private readonly unavailableBy: Partial<Record<string, Incrementable>> = {};
 
-  constructor(metrics: MetricsRegistry | undefined) {
+  constructor(metrics: MetricsRegistry | undefined, revocationsRefused: () => boolean = () => false) {
     if (!metrics) return;
+    metrics.gauge({
+      name: 'redwing_session_refused_subscriptions_current',
+      help: "1 while Redis refuses the revocation channel's SUBSCRIBE (ACL): other instances' logouts are not heard",
+      collect() {
+        this.set(revocationsRefused() ? 1 : 0);
+      },
+    });
     this.created = metrics.counter({ name: 'redwing_session_created_total', help: 'Sessions created' });
     this.expiredCounter = metrics.counter({
       name: 'redwing_session_expired_total',

@@ -100,7 +100,7 @@ export class SessionService implements OnModuleInit, OnApplicationShutdown {
     this.crypto = new SessionCrypto(this.config.keys);
     this.codec = new SessionCodec(this.crypto, this.config.maxValueSize);
     this.cookie = new SessionCookie(this.config.cookie);
-    this.metrics = new SessionMetrics(metrics);
+    this.metrics = new SessionMetrics(metrics, () => this.revocations.refused() !== undefined);
     this.client = manager.get(this.config.client);
     this.scripts = defineScripts(this.client.command, SCRIPTS);
     const base = manager.key(SESSION_LIB);
@@ -239,13 +239,16 @@ export class SessionService implements OnModuleInit, OnApplicationShutdown {
     const id = this.idOf(session);
     const k = this.keys.of(id);
     let ttl: number;
+    // The script measures the TTL from this `now`: the expiry is `now + ttl` (never past the absolute
+    // deadline), not the time the reply came back + ttl (later by the round trip).
+    const now = Date.now();
     try {
-      ttl = await this.scripts.touch([k.session], [Date.now(), this.config.idleTimeout]);
+      ttl = await this.scripts.touch([k.session], [now, this.config.idleTimeout]);
     } catch (err) {
       throw this.translate(err, 'touch');
     }
     if (ttl <= 0) throw new SessionNotFoundError(k.ref, 'touch');
-    return Date.now() + ttl;
+    return now + ttl;
   }
 
   /**

@@ -29,8 +29,22 @@ export class RecordingMetrics implements MetricsRegistry {
       }),
     } as never;
   }
-  gauge(): never {
+  private readonly gauges = new Map<string, () => number>();
+  gauge(def: Parameters<MetricsRegistry['gauge']>[0]): never {
+    const { collect } = def;
+    if (collect) {
+      this.gauges.set(def.name, () => {
+        let value = Number.NaN;
+        const gauge = { set: (v: number) => (value = v), inc() {}, dec() {}, labels: () => gauge };
+        void collect.call(gauge as never);
+        return value;
+      });
+    }
     return { set() {}, inc() {}, dec() {}, labels: () => ({ set() {}, inc() {}, dec() {} }) } as never;
+  }
+  /** What a gauge's `collect()` sets now (NaN for a gauge without one). */
+  gaugeValue(name: string): number {
+    return this.gauges.get(name)?.() ?? Number.NaN;
   }
   histogram(): never {
     return { observe() {}, labels: () => ({ observe() {} }) } as never;

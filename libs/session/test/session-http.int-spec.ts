@@ -4,6 +4,7 @@
 import {
   Body,
   Controller,
+  type DynamicModule,
   Get,
   HttpCode,
   Injectable,
@@ -17,8 +18,10 @@ import {
   type INestApplication,
 } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
+import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { ExpressAdapter } from '@nestjs/platform-express';
 import { FastifyAdapter } from '@nestjs/platform-fastify';
+import { MetricsModule } from '@redwing/metrics';
 import { RedisClientManager, RedisClientModule, setSpanRunner } from '@redwing/redis';
 import {
   Authenticated,
@@ -30,6 +33,7 @@ import {
   type SessionRecord,
   type SessionUser,
 } from '@redwing/session';
+import { MemorySpans } from '../../metrics/test/memory-spans';
 import { CapturingLogger, RedisServer, sleep, stopAll, waitFor } from '../../../test/harness';
 import { KEY_1, metricsStub, RecordingMetrics, redisOptions } from './helpers';
 
@@ -99,15 +103,17 @@ interface App {
   metrics: RecordingMetrics;
 }
 
+/** The demo app on `adapter`; `metricsModule` (a real MetricsModule) replaces the recording metrics stub. */
 async function startApp(
   adapter: 'fastify' | 'express',
   url: string,
   options: SessionModuleOptions = {},
+  metricsModule?: DynamicModule,
 ): Promise<App> {
   const metrics = new RecordingMetrics();
   @Module({
     imports: [
-      metricsStub(metrics),
+      metricsModule ?? metricsStub(metrics),
       RedisClientModule.forRoot(redisOptions({ url })),
       SessionModule.forRoot({ keys: [KEY_1], useEnv: false, ...options }),
     ],
@@ -169,6 +175,13 @@ async function login(base: string, user: string, cookie?: string): Promise<{ coo
   return { cookie: r.cookie!, csrf: r.body!.csrfToken as string };
 }
 
+/** A secret and its 12-character pieces at every 6th offset: a truncated copy of it leaks too. */
+function pieces(secret: string): string[] {
+  const out = [secret];
+  for (let i = 0; i + 12 <= secret.length; i += 6) out.push(secret.slice(i, i + 12));
+  return out;
+}
+
 describe.each(['fastify', 'express'] as const)('session middleware on %s', (adapter) => {
   let redis: RedisServer;
   let h: App;
@@ -222,6 +235,20 @@ describe.each(['fastify', 'express'] as const)('session middleware on %s', (adap
     expect(me.status).toBe(200);
     // A plain-HTTP loopback request reads only the plain cookie name.
     expect((await call(h.base, '/me', { cookie: pair })).status).toBe(401);
+    // A public host name on the same socket (no proxy header at all) is not loopback either: Secure.
+    // (node:http, since fetch does not let a caller set Host.)
+    const named = await new Promise<IncomingMessage>((resolve, reject) => {
+      const req = httpRequest(`${h.base}/login`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', host: 'app.example.com' },
+      });
+      req.on('response', (res) => resolve(res.resume())).on('error', reject);
+      req.end(JSON.stringify({ user: 'alice' }));
+    });
+    expect(named.statusCode).toBe(200);
+    expect(named.headers['set-cookie']?.[0]).toMatch(
+      /^__Host-rwsid=.+; Path=\/; .*HttpOnly; SameSite=Lax; Secure$/,
+    );
   });
 
   it('fixation: the id after login differs in 100 % of cases; ids from the URL or body are ignored', async () => {
@@ -294,6 +321,18 @@ describe.each(['fastify', 'express'] as const)('session middleware on %s', (adap
     expect((await call(h.base, '/me', { cookie })).status).toBe(401);
   });
 
+  it('50 parallel requests each setting a different field: 50/50 fields present', async () => {
+    const { cookie, csrf } = await login(h.base, 'parallel');
+    const replies = await Promise.all(
+      Array.from({ length: 50 }, (_, i) =>
+        call(h.base, '/note', { method: 'POST', cookie, csrf, body: { field: `f${i}`, value: `v${i}` } }),
+      ),
+    );
+    expect(replies.filter((r) => r.status === 201)).toHaveLength(50);
+    const data = (await call(h.base, '/me', { cookie })).body!.data as Record<string, string>;
+    expect(Array.from({ length: 50 }, (_, i) => data[`f${i}`] === `v${i}`).filter(Boolean)).toHaveLength(50);
+  });
+
   it('outage during login: 503 with Retry-After, no session created (in memory or Redis); no logout; anonymous routes work', async () => {
     const { cookie } = await login(h.base, 'survivor');
     const keysBefore = Number(await redis.command('DBSIZE'));
@@ -335,7 +374,7 @@ describe.each(['fastify', 'express'] as const)('session middleware on %s', (adap
     const secrets: string[] = [];
     for (let i = 0; i < 3; i++) {
       const { cookie, csrf } = await login(h.base, `scan${i}`);
-      secrets.push(cookie, cookie.split('=')[1], cookie.split('=')[1].split('.')[1], csrf);
+      secrets.push(cookie, ...pieces(cookie.split('=')[1]), ...pieces(csrf));
       await call(h.base, '/me', { cookie });
       await call(h.base, '/note', {
         method: 'POST',
@@ -360,10 +399,11 @@ describe.each(['fastify', 'express'] as const)('session lifetimes and outage on 
 
   beforeAll(async () => {
     redis = await RedisServer.start();
+    // touchInterval 0: every read extends the idle expiry, so each read in the last idle period must cap it.
     h = await startApp(adapter, redis.url(), {
       idleTimeout: 1_000,
       absoluteTimeout: 2_500,
-      touchInterval: 100,
+      touchInterval: 0,
     });
   }, 30_000);
 
@@ -391,8 +431,9 @@ describe.each(['fastify', 'express'] as const)('session lifetimes and outage on 
     while (Date.now() < deadline - 300) {
       const r = await call(h.base, '/me', { cookie });
       expect(r.status).toBe(200);
-      const pttl = Number(await redis.command('PTTL', key));
+      // Read before PTTL is sent: Redis answers later, so its TTL can only be smaller (a slow reply cannot fail it).
       const remaining = deadline - Date.now();
+      const pttl = Number(await redis.command('PTTL', key));
       expect(pttl).toBeGreaterThan(0);
       expect(pttl).toBeLessThanOrEqual(remaining + 5);
       checks++;
@@ -403,4 +444,94 @@ describe.each(['fastify', 'express'] as const)('session lifetimes and outage on 
     expect((await call(h.base, '/me', { cookie })).status).toBe(401);
     expect(Number(await redis.command('EXISTS', key))).toBe(0);
   });
+
+  it('Redis killed (connection refused, not a hang): login and reads 503 + Retry-After, anonymous routes 200', async () => {
+    const { cookie } = await login(h.base, 'killed');
+    await redis.kill('SIGKILL');
+    try {
+      for (let i = 0; i < 3; i++) {
+        const attempt = await call(h.base, '/login', { method: 'POST', body: { user: 'eve' } });
+        expect(attempt).toMatchObject({ status: 503, body: { statusCode: 503 } });
+        expect(attempt.headers.get('retry-after')).toBe('5');
+        expect(attempt.headers.getSetCookie()).toEqual([]);
+        const me = await call(h.base, '/me', { cookie });
+        expect(me.status).toBe(503);
+        expect(me.headers.get('retry-after')).toBe('5');
+        expect((await call(h.base, '/public', { cookie })).status).toBe(200);
+      }
+    } finally {
+      await redis.restart();
+    }
+    await h.app.get(RedisClientManager).get().waitUntilReady(10_000);
+    expect(await h.app.get(SessionService).listForUser('eve')).toEqual([]);
+  });
 });
+
+describe.each(['fastify', 'express'] as const)(
+  'session span and /metrics with MetricsModule on %s',
+  (adapter) => {
+    const SERVER = 2;
+    const store = new MemorySpans();
+    let redis: RedisServer;
+    let h: App;
+
+    beforeAll(async () => {
+      redis = await RedisServer.start();
+      h = await startApp(
+        adapter,
+        redis.url(),
+        { csrf: { exempt: ['/login'] } },
+        MetricsModule.forRoot({
+          serviceName: 'session-test',
+          useEnv: false,
+          series: false,
+          tracing: { enabled: true, spanProcessors: [store.processor] },
+        }),
+      );
+    }, 30_000);
+
+    afterAll(async () => {
+      await h?.app.close();
+      await redis?.stop();
+    });
+
+    it('session.load is a child of the request span; no id, cookie or CSRF token in any span, /metrics or log', async () => {
+      const secrets: string[] = [];
+      for (let i = 0; i < 2; i++) {
+        const { cookie, csrf } = await login(h.base, `traced${i}`);
+        const id = cookie.split('=')[1];
+        secrets.push(cookie, ...pieces(id), ...pieces(csrf));
+        expect((await call(h.base, '/me', { cookie })).status).toBe(200);
+        await call(h.base, '/note', {
+          method: 'POST',
+          cookie,
+          csrf: 'wrong',
+          body: { field: 'a', value: 'b' },
+        });
+        await call(h.base, '/logout', { method: 'POST', cookie, csrf });
+        expect((await call(h.base, '/me', { cookie })).status).toBe(401);
+      }
+      const found = await store.waitForSpan(
+        (s) => s.name === 'session.load' && s.attributes['session.outcome'] === 'found',
+      );
+      const request = store.trace(found.traceId).find((s) => s.kind === SERVER);
+      expect(request).toMatchObject({ name: 'GET /me' });
+      expect(found.parentSpanId).toBe(request!.spanId);
+      expect(found.attributes['session.ref']).toMatch(/^[\w-]{22}$/);
+      // The session's Redis read is traced under it.
+      expect(store.children(found).length).toBeGreaterThan(0);
+      await store.waitForSpan((s) => s.name === 'session.load' && s.attributes['session.outcome'] === 'none');
+      const metrics = await (await fetch(`${h.base}/metrics`)).text();
+      expect(metrics).toMatch(/^redwing_session_created_total(\{[^}]*\})? 2$/m);
+      expect(metrics).toMatch(/^redwing_session_destroyed_total\{[^}]*reason="logout"[^}]*\} 2$/m);
+      expect(metrics).toMatch(/^redwing_session_rejected_total\{[^}]*reason="unknown"[^}]*\} 2$/m);
+      for (const reason of ['tamper', 'expired', 'unknown_key']) {
+        expect(metrics).toMatch(new RegExp(`^redwing_session_rejected_total\\{[^}]*reason="${reason}"`, 'm'));
+      }
+      const haystack = [JSON.stringify(store.all()), metrics, ...h.logger.lines.map((l) => l.message)].join(
+        '\n',
+      );
+      expect(secrets.filter((s) => haystack.includes(s))).toEqual([]);
+    });
+  },
+);

@@ -1,7 +1,8 @@
 // SessionService against real Redis, on a standalone server and on a 3-master/3-replica Cluster: round trip,
 // no plaintext at rest (raw DUMP of every key), 50 concurrent field updates, tamper (bit flip, blob moved to
 // another id) and key rotation, per-user index and "log out everywhere" with cross-instance revocation events,
-// and every Lua script's outcomes.
+// and every Lua script's outcomes; a revocation-channel SUBSCRIBE Redis refuses (ACL) is sent again until
+// accepted, at start and after a reconnect.
 import type { Cluster, Redis } from 'ioredis';
 import { SessionNotFoundError, SessionValueTooLargeError, type SessionRevokedEvent } from '@redwing/session';
 import { RedisCluster, RedisServer, stopAll, waitFor } from '../../../test/harness';
@@ -126,6 +127,95 @@ describe.each(['standalone', 'cluster'] as const)('SessionService on %s', (kind)
     await expect(a.sessions.touch(id)).rejects.toBeInstanceOf(SessionNotFoundError);
     expect(await raw.exists(sessionKey(a.sessions, id))).toBe(0);
     expect(await a.sessions.destroy(id)).toBe(false);
+  });
+
+  it('rolling refresh: reads inside touchInterval write nothing; an older TTL is extended once; touch() extends now', async () => {
+    // Defaults: idleTimeout 30 min, touchInterval 1 min. Time is simulated by lowering the hash's TTL.
+    const idle = 1_800_000;
+    const { id } = await a.sessions.create({ userId: 'hank' });
+    const key = sessionKey(a.sessions, id);
+    /** Expiry writes (PEXPIRE/PEXPIREAT, also inside scripts) since the last reset; standalone only. */
+    const expiryWrites = async (): Promise<number> => {
+      const stats = await server!.info('commandstats');
+      const calls = (name: string) => Number(/calls=(\d+)/.exec(stats[`cmdstat_${name}`] ?? '')?.[1] ?? 0);
+      return calls('pexpire') + calls('pexpireat');
+    };
+    if (server) await server.command('CONFIG', 'RESETSTAT');
+    for (let i = 0; i < 20; i++) expect(await a.sessions.get(id)).not.toBeNull();
+    if (server) expect(await expiryWrites()).toBe(0);
+    expect(await raw.pttl(key)).toBeLessThanOrEqual(idle);
+    // Just inside the interval (30 s used of 60 s): still no write.
+    await raw.pexpire(key, idle - 30_000);
+    await a.sessions.get(id);
+    expect(await raw.pttl(key)).toBeLessThanOrEqual(idle - 30_000);
+    // Ten minutes unused: the first read extends the idle expiry back to idleTimeout, the next 19 write nothing.
+    await raw.pexpire(key, idle - 600_000);
+    if (server) await server.command('CONFIG', 'RESETSTAT');
+    for (let i = 0; i < 20; i++) await b.sessions.get(id);
+    if (server) expect(await expiryWrites()).toBe(1);
+    expect(await raw.pttl(key)).toBeGreaterThan(idle - 60_000);
+    // touch() extends at once, whatever the interval.
+    await raw.pexpire(key, idle - 30_000);
+    const expiresAt = await a.sessions.touch(id);
+    expect(await raw.pttl(key)).toBeGreaterThan(idle - 30_000);
+    expect(expiresAt).toBeGreaterThan(Date.now() + idle - 30_000);
+  });
+
+  it('never lets the Redis TTL exceed the remaining absolute lifetime: create, read, touch, repair', async () => {
+    const capped = await bootSessions(topology, {
+      idleTimeout: 600_000,
+      absoluteTimeout: 20_000,
+      touchInterval: 1_000,
+    });
+    try {
+      const { id, session } = await capped.sessions.create({ userId: 'ivan' });
+      const key = sessionKey(capped.sessions, id);
+      // The bound is read before PTTL is sent: Redis answers at a later time, so its TTL is at most that (+1 ms
+      // of rounding), however long the reply takes on a loaded machine.
+      const ttlWithinLifetime = async () => {
+        const bound = session.absoluteExpiresAt - Date.now() + 1;
+        expect(await raw.pttl(key)).toBeLessThanOrEqual(bound);
+      };
+      await ttlWithinLifetime();
+      expect(await raw.pttl(key)).toBeGreaterThan(0);
+      // The expiry touch() reports is measured from the time it sent: exactly the deadline here, never later.
+      expect(await capped.sessions.touch(id)).toBe(session.absoluteExpiresAt);
+      await ttlWithinLifetime();
+      // A TTL longer than the remaining lifetime (written by anything else) is cut back by the next read.
+      await raw.pexpire(key, 600_000);
+      const read = await capped.sessions.get(id);
+      expect(read?.expiresAt).toBeLessThanOrEqual(session.absoluteExpiresAt);
+      await ttlWithinLifetime();
+      await capped.sessions.update(id, { x: 1 });
+      await ttlWithinLifetime();
+    } finally {
+      await capped.module.close();
+    }
+  });
+
+  it('counts created, destroyed by reason, and a session found past its absolute deadline as expired', async () => {
+    const short = await bootSessions(topology, { idleTimeout: 200, absoluteTimeout: 300, touchInterval: 10 });
+    try {
+      const m = short.metrics;
+      const first = await short.sessions.create({});
+      const second = await short.sessions.regenerate(first.id, { userId: 'jack' });
+      await short.sessions.destroy(second.session);
+      expect(m.get('redwing_session_created_total')).toBe(2);
+      expect(m.get('redwing_session_destroyed_total{reason=regenerate}')).toBe(1);
+      expect(m.get('redwing_session_destroyed_total{reason=logout}')).toBe(1);
+      // A hash that outlived its deadline (its TTL removed behind the lib's back) is refused and deleted.
+      const late = await short.sessions.create({ userId: 'jack' });
+      const key = sessionKey(short.sessions, late.id);
+      await raw.persist(key);
+      await waitFor('absolute deadline', 2_000, () => Date.now() > late.session.absoluteExpiresAt + 20);
+      expect(await short.sessions.get(late.id)).toBeNull();
+      expect(await raw.exists(key)).toBe(0);
+      expect(m.get('redwing_session_rejected_total{reason=expired}')).toBe(1);
+      expect(m.get('redwing_session_expired_total')).toBeGreaterThanOrEqual(1);
+      expect(m.get('redwing_session_rejected_total{reason=tamper}')).toBe(0);
+    } finally {
+      await short.module.close();
+    }
   });
 
   it('refuses values over maxValueSize', async () => {
@@ -264,4 +354,46 @@ describe.each(['standalone', 'cluster'] as const)('SessionService on %s', (kind)
       await short.module.close();
     }
   });
+});
+
+describe('SessionService: a revocation-channel SUBSCRIBE Redis refuses', () => {
+  const REFUSED = 'redwing_session_refused_subscriptions_current';
+
+  it('is counted and sent again until accepted: at start, and when the re-subscribe after a reconnect is refused', async () => {
+    const server = await RedisServer.start();
+    const acl = (...rules: string[]) => server.command('ACL', 'SETUSER', 'default', ...rules);
+    await acl('resetchannels'); // the default user may not use any channel (Redis 7's default for new users)
+    const a = await bootSessions({ url: server.url() });
+    const b = await bootSessions({ url: server.url() });
+    const events: SessionRevokedEvent[] = [];
+    b.sessions.onRevoked((e) => events.push(e));
+    const logout = async (user: string) => {
+      const { id } = await a.sessions.create({ userId: user });
+      await a.sessions.destroy(id);
+    };
+    try {
+      await waitFor('B refused', 5_000, () => b.metrics.gaugeValue(REFUSED) === 1);
+
+      // The ACL is fixed: the lib's retry (1 s, then 2 s, ...) subscribes without a restart; B hears A's logout.
+      await acl('allchannels');
+      await waitFor('B accepted', 10_000, () => b.metrics.gaugeValue(REFUSED) === 0);
+      await logout('gina');
+      await waitFor('revocation on B', 5_000, () => events.length === 1);
+      expect(events[0]).toMatchObject({ userId: 'gina' });
+
+      // Revoked again and the subscriber connections dropped: ioredis's own re-subscribe is refused (and
+      // dropped by ioredis without a word); the lib's SUBSCRIBE on `ready` sees the refusal and retries it.
+      await acl('resetchannels');
+      await server.command('CLIENT', 'KILL', 'TYPE', 'pubsub');
+      await waitFor('B refused after the reconnect', 10_000, () => b.metrics.gaugeValue(REFUSED) === 1);
+      await acl('allchannels');
+      await waitFor('B accepted again', 10_000, () => b.metrics.gaugeValue(REFUSED) === 0);
+      await logout('hank');
+      await waitFor('revocation on B after the reconnect', 5_000, () => events.length === 2);
+      expect(events[1]).toMatchObject({ userId: 'hank' });
+    } finally {
+      await Promise.all([a.module.close(), b.module.close()]);
+      await server.stop();
+    }
+  }, 60_000);
 });
