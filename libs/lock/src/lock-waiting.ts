@@ -24,10 +24,14 @@ interface ResourceState {
   waiters: Waiter[];
   /** An attempt is in flight (only the head of the queue talks to Redis). */
   attempting: boolean;
+  /** The lease the attempt in flight asks for, ms: how long a caller here may hold it if it is granted. */
+  attemptTtl: number;
   /** A release message arrived while an attempt was in flight: try again at once. */
   wake: boolean;
   /** Remaining lease of the other owner when last seen, ms. */
   hint: number;
+  /** The latest lock of this resource granted in this process (the holder when `holders > 0`). */
+  local?: HeldLock;
   retry?: NodeJS.Timeout;
 }
 
@@ -61,6 +65,7 @@ export class LockWaiting {
       holders: 0,
       waiters: [],
       attempting: true,
+      attemptTtl: ttl,
       wake: false,
       hint: 0,
     };
@@ -111,7 +116,8 @@ export class LockWaiting {
     const now = performance.now();
     this.metrics.acquisition('acquired', (now - head.started) / 1_000);
     const fence = lock.block.next++;
-    head.resolve(new HeldLock(state.resource, fence, lock.lease, head.ttl, state.keys, now, lock.block));
+    state.local = new HeldLock(state.resource, fence, lock.lease, head.ttl, state.keys, now, lock.block);
+    head.resolve(state.local);
     return true;
   }
 
@@ -197,7 +203,7 @@ export class LockWaiting {
       if (remaining <= 0 && !front) {
         // wait 0 while this process holds, waits for or is trying this resource: busy, no queueing.
         this.metrics.acquisition('busy', (performance.now() - started) / 1_000);
-        reject(new LockBusyError(state.resource, 0, Math.max(1, state.hint)));
+        reject(new LockBusyError(state.resource, 0, this.retryAfter(state)));
         return;
       }
       waiter.timer = setTimeout(() => this.giveUp(state, waiter), Math.max(0, remaining));
@@ -214,7 +220,7 @@ export class LockWaiting {
     state.waiters.splice(i, 1);
     const waited = performance.now() - waiter.started;
     this.metrics.acquisition('busy', waited / 1_000);
-    waiter.reject(new LockBusyError(state.resource, Math.round(waited), Math.max(1, state.hint)));
+    waiter.reject(new LockBusyError(state.resource, Math.round(waited), this.retryAfter(state)));
     this.dropIfIdle(state);
   }
 
@@ -226,6 +232,7 @@ export class LockWaiting {
     state.attempting = true;
     state.wake = false;
     const ttl = state.waiters[0].ttl;
+    state.attemptTtl = ttl;
     const reserve = Math.min(LOCAL_HANDOFF_BLOCK, state.waiters.length);
     this.authority.attempt(state.keys, ttl, this.authority.waiterId, reserve).then(
       (result) => this.settle(state, result, ttl),
@@ -277,7 +284,20 @@ export class LockWaiting {
     const now = performance.now();
     this.metrics.acquisition('acquired', (now - started) / 1_000);
     const block = { next: granted.fence + 1, last: granted.last };
-    return new HeldLock(state.resource, granted.fence, granted.lease, ttl, state.keys, now, block);
+    state.local = new HeldLock(state.resource, granted.fence, granted.lease, ttl, state.keys, now, block);
+    return state.local;
+  }
+
+  /**
+   * The wait hint of a LockBusyError (ms, at least 1), when Redis was not asked for this caller: the remaining
+   * lease of the holder in this process when there is one; while a caller here is still acquiring it, the
+   * lease that caller asks for (what it may hold if granted); else the other owner's remaining lease as Redis
+   * last reported it.
+   */
+  private retryAfter(state: ResourceState): number {
+    const local = state.holders > 0 && state.local?.state === 'held' ? state.local : undefined;
+    if (local) return Math.max(1, Math.round(local.validUntil - Date.now()));
+    return Math.max(1, Math.round(state.attempting ? Math.max(state.hint, state.attemptTtl) : state.hint));
   }
 
   /**

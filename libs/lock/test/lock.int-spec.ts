@@ -83,7 +83,27 @@ describe.each(['standalone', 'cluster'] as const)('LockService on %s', (topology
     expect((err as LockBusyError).retryAfter).toBeGreaterThan(0);
     expect((err as LockBusyError).retryAfter).toBeLessThanOrEqual(3_000);
     expect((err as LockBusyError).waited).toBeGreaterThanOrEqual(100);
+    // A contender in the holder's own process (queued locally, Redis not asked) gets the same hint.
+    for (const wait of [0, 150]) {
+      const local = await a.locks.acquire(r, { wait }).catch((e: unknown) => e);
+      expect(local).toBeInstanceOf(LockBusyError);
+      expect((local as LockBusyError).retryAfter).toBeGreaterThan(1_000);
+      expect((local as LockBusyError).retryAfter).toBeLessThanOrEqual(3_000);
+    }
     await a.locks.release(held);
+    // Two callers of one process at once: the second is refused while the first is still acquiring (no
+    // holder yet, Redis not asked for it); its hint is the lease the first one asks for.
+    const [first, second] = await Promise.allSettled([
+      a.locks.acquire(r, { ttl: 2_000 }),
+      a.locks.acquire(r, { ttl: 2_000, wait: 0 }),
+    ]);
+    expect(first.status).toBe('fulfilled');
+    expect(second.status).toBe('rejected');
+    expect((second as PromiseRejectedResult).reason).toBeInstanceOf(LockBusyError);
+    expect(((second as PromiseRejectedResult).reason as LockBusyError).retryAfter).toBe(2_000);
+    await a.locks.release(
+      (first as PromiseFulfilledResult<Awaited<ReturnType<typeof a.locks.acquire>>>).value,
+    );
   });
 
   it('wakes a waiter of another instance on release (pub/sub), not by polling', async () => {

@@ -170,7 +170,8 @@ describe('fail closed', () => {
 
   it('an extension lost in a black hole aborts the signal within TTL/3 of the attempt, before the lease ends', async () => {
     const starts = recordExtensions();
-    const ttl = 1_500;
+    // TTL/3 (300 ms) is shorter than the command timeout (500 ms): the abort must not wait for the timeout.
+    const ttl = 900;
     let abortedAt = 0;
     let reason: unknown;
     let validUntil = 0;
@@ -184,7 +185,7 @@ describe('fail closed', () => {
             validUntil = lock.validUntil;
             resolve();
           });
-          setTimeout(() => proxy.setMode('blackhole'), 700);
+          setTimeout(() => proxy.setMode('blackhole'), 450);
         }),
       { ttl },
     );
