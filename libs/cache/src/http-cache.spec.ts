@@ -102,10 +102,13 @@ describe('http-cache helpers', () => {
       '%',
       'a',
     ];
+    // Lone surrogates and U+FFFD: Redis stores keys as UTF-8, where every lone surrogate becomes U+FFFD.
+    const SURROGATES = ['\ud800', '\udc00', '\udbff', '\ufffd', 'a'];
     const text = fc.oneof(
       fc.string({ unit: fc.constantFrom(...HOSTILE), maxLength: 12 }),
       fc.string({ unit: 'grapheme', maxLength: 12 }),
-      fc.string({ unit: fc.constantFrom('x', 'y'), minLength: 60, maxLength: 70 }),
+      fc.string({ unit: fc.constantFrom(...SURROGATES), maxLength: 4 }),
+      fc.string({ unit: fc.constantFrom('x', 'y', ...SURROGATES), minLength: 60, maxLength: 70 }),
     );
     const request = fc.record(
       {
@@ -129,8 +132,10 @@ describe('http-cache helpers', () => {
     /** b built from a's key: its key text (or the old `#u:` form) in b's path, query or custom key. */
     const forged = request.chain((a) =>
       fc
-        .tuple(fc.constant(a), fc.nat({ max: 40 }), fc.constantFrom('url', 'custom', 'query'))
+        .tuple(fc.constant(a), fc.nat({ max: 40 }), fc.constantFrom('url', 'custom', 'query', 'twin'))
         .map(([, cut, where]) => {
+          // The user whose id Redis would store as the same bytes (lone surrogates -> U+FFFD).
+          if (where === 'twin') return [a, { ...a, user: toWellFormed(a.user ?? '\ud800') }] as const;
           const k = routeEntryKey(a);
           const piece = k.slice(Math.min(cut, k.length));
           const old = `${a.custom ?? a.url}#u:${a.user ?? ''}`;
@@ -148,11 +153,40 @@ describe('http-cache helpers', () => {
       fc.property(fc.oneof(fc.tuple(request, request), forged), ([a, b]) => {
         if (scope(a) === scope(b)) return;
         differing++;
-        expect(routeEntryKey(a)).not.toBe(routeEntryKey(b));
+        // Compared as Redis sees them (UTF-8 bytes), not as JS strings.
+        expect(utf8(routeEntryKey(a))).not.toBe(utf8(routeEntryKey(b)));
       }),
       { numRuns: 5_000, seed: 1313 },
     );
     expect(differing).toBeGreaterThan(2_500);
+  });
+
+  it('a user id, path, query or custom key with a lone surrogate is not the same Redis key as its U+FFFD twin', () => {
+    const pairs: Array<[RouteKeyInput, RouteKeyInput]> = [
+      [
+        { method: 'GET', url: '/r', user: 'alice\ud800' },
+        { method: 'GET', url: '/r', user: 'alice\ufffd' },
+      ],
+      [
+        { method: 'GET', url: '/r', user: `${'x'.repeat(70)}\udc00` },
+        { method: 'GET', url: '/r', user: `${'x'.repeat(70)}\ufffd` },
+      ],
+      [
+        { method: 'GET', url: '/s', custom: 'search:\ud800', user: 'bob' },
+        { method: 'GET', url: '/s', custom: 'search:\udc00' },
+      ],
+      [
+        { method: 'GET', url: '/p\ud800', user: 'bob' },
+        { method: 'GET', url: '/p\ufffd' },
+      ],
+    ];
+    // The premise: as UTF-8 the two user ids are the same bytes.
+    expect(utf8(pairs[0][0].user!)).toBe(utf8(pairs[0][1].user!));
+    for (const [a, b] of pairs) {
+      expect(utf8(routeEntryKey(a))).not.toBe(utf8(routeEntryKey(b)));
+      // What is stored is well-formed text, so Redis keeps it byte for byte.
+      expect(toWellFormed(routeEntryKey(a))).toBe(routeEntryKey(a));
+    }
   });
 
   it('finds the credential headers a request carries', () => {
@@ -192,3 +226,13 @@ describe('http-cache helpers', () => {
     expect(etagMatches(undefined, tag)).toBe(false);
   });
 });
+
+/** A key as Redis stores it: its UTF-8 bytes (a lone surrogate becomes U+FFFD). */
+function utf8(key: string): string {
+  return Buffer.from(key, 'utf8').toString('hex');
+}
+
+/** `text` with every lone surrogate replaced by U+FFFD, as a UTF-8 round trip gives it back. */
+function toWellFormed(text: string): string {
+  return Buffer.from(text, 'utf8').toString('utf8');
+}

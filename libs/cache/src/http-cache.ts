@@ -82,19 +82,21 @@ export interface RouteKeyInput {
  * The key of a route entry. Every request-controlled part (path, query, custom key, user, varied header
  * values) is length-prefixed (`<length>:<text>`) behind a one-letter field tag, so the key decodes back into
  * exactly one set of parts: no path, query, custom key or user id can spell another user's or another
- * scope's key (a `#u:alice` in a URL is just part of the path). Route keys start with
+ * scope's key (a `#u:alice` in a URL is just part of the path), also once Redis has stored it as UTF-8 (a
+ * part with a lone surrogate is escaped, see `field`). Route keys start with
  * {@link ROUTE_KEY_PREFIX}, a family no method key uses.
  */
 export function routeEntryKey(input: RouteKeyInput): string {
   let key = ROUTE_KEY_PREFIX;
   if (input.custom !== undefined) {
-    key += 'k' + field(input.custom);
+    // String(): a key function typed loosely may hand back a number or undefined.
+    key += 'k' + field(String(input.custom));
   } else {
     const { path, query } = splitUrl(input.url, input.query);
     key += 'r' + field(input.method) + field(path) + field(query);
   }
   if (input.user !== undefined) {
-    key += input.user.length > 64 ? 'U' + field(digest(input.user)) : 'u' + field(input.user);
+    key += input.user.length > 64 ? 'U' + field(digest(field(input.user))) : 'u' + field(input.user);
   }
   const vary = input.vary !== undefined && input.vary.length > 0 ? input.vary : undefined;
   if (vary !== undefined) {
@@ -130,8 +132,16 @@ export function credentialsOf(
   return names.filter((name) => headers[name] !== undefined && headers[name] !== '');
 }
 
-/** One self-delimiting field: `<length>:<text>`. */
+/** A lone surrogate (a paired one is a single astral code point in a `u` regex). */
+const LONE_SURROGATE = /\p{Cs}/u;
+
+/**
+ * One self-delimiting field: `<length>:<text>`. Redis stores keys as UTF-8, which turns every lone surrogate
+ * into U+FFFD, so `a\uD800` and `a\uFFFD` would be one key there: a text with a lone surrogate is written as
+ * `!` and the field of its JSON string instead (JSON escapes them as `\udXXX`), which no plain field starts with.
+ */
 function field(text: string): string {
+  if (LONE_SURROGATE.test(text)) return '!' + field(JSON.stringify(text));
   return `${text.length}:${text}`;
 }
 

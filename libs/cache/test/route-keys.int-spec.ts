@@ -26,12 +26,16 @@ import { fastRedisOptions, request, waitFor, type HttpResult } from './helpers';
 
 afterAll(() => stopAll());
 
-/** Stands in for authentication: `x-user: alice` → request.user = { id: 'alice' }. */
+/**
+ * Stands in for authentication: `x-user: alice` → request.user = { id: 'alice' }; `x-user-json` takes the id as
+ * a JSON string (ids from a JSON body or token may hold any UTF-16, lone surrogates included).
+ */
 @Injectable()
 class HeaderAuthGuard implements CanActivate {
   canActivate(ctx: ExecutionContext): boolean {
     const req = ctx.switchToHttp().getRequest<{ headers: Record<string, string>; user?: unknown }>();
     if (req.headers['x-user']) req.user = { id: req.headers['x-user'] };
+    if (req.headers['x-user-json']) req.user = { id: JSON.parse(req.headers['x-user-json']) as string };
     return true;
   }
 }
@@ -232,6 +236,17 @@ describe.each(['fastify', 'express'] as const)('route keys on %s', (adapter) => 
       expect(xCache(forged)).toBe('MISS');
       expect(xCache(await get('/k/search?q=boards', { 'x-user': 'alice' }))).toBe('HIT');
     });
+  });
+
+  it('a user id with a lone surrogate is not served the entry of its U+FFFD twin (Redis keys are UTF-8)', async () => {
+    // As UTF-8 both ids are the same bytes: "erin" + EF BF BD.
+    const twin = await get('/k/r', { 'x-user-json': '"erin\\ufffd"' });
+    expect(twin.body.user).toBe('erin\ufffd');
+    expect(xCache(twin)).toBe('MISS');
+    const other = await get('/k/r', { 'x-user-json': '"erin\\ud800"' });
+    expect(other.body).toEqual({ user: 'erin\ud800', secret: 'private data of erin\ud800' });
+    expect(xCache(other)).toBe('MISS');
+    expect(xCache(await get('/k/r', { 'x-user-json': '"erin\\ud800"' }))).toBe('HIT');
   });
 
   it('a provider method key in the route family (`~http:`) is never read or written', async () => {
