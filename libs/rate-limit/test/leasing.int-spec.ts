@@ -147,8 +147,10 @@ describe('leased counting through the service', () => {
     const limits: RateLimitLimit = { name: 'strand', points: 40, duration: 60_000, counting: 'leased' };
     const k = key();
     const before = a.service.stats().leases;
-    let admittedA = 0;
-    for (let i = 0; i < 10; i++) if ((await a.service.consume(k, { limits })).allowed) admittedA++;
+    // A burst of 9 and one more consume: A ends holding part of a slice on any machine (see the next test).
+    const burst = await Promise.all(Array.from({ length: 9 }, () => a.service.consume(k, { limits })));
+    const admittedA =
+      burst.filter((d) => d.allowed).length + ((await a.service.consume(k, { limits })).allowed ? 1 : 0);
     expect(admittedA).toBe(10);
     const afterA = a.service.stats().leases;
     const unspent = afterA.granted - before.granted - admittedA;
@@ -156,8 +158,10 @@ describe('leased counting through the service', () => {
     expect(unspent).toBeGreaterThan(0);
     expect(unspent).toBeLessThanOrEqual(40 / (2 * 2));
     const admittedB = await consumeUntilRefused(b, k, limits, 100);
-    expect(admittedA + admittedB + unspent).toBe(40);
-    // A's give-back timer returns the slice once it is maxAgeMs old (within ~2 s); B then gets it.
+    // B is refused no earlier than A's slice accounts for (on a slow machine A's give-back timer may already
+    // have run during B's loop, and B then admitted some of those points too: hence >=).
+    expect(admittedA + admittedB + unspent).toBeGreaterThanOrEqual(40);
+    // A's give-back timer returns the slice once it is maxAgeMs old (within ~2 s); B then gets the rest of it.
     await waitFor(
       'the idle slice given back',
       5_000,
@@ -166,9 +170,9 @@ describe('leased counting through the service', () => {
     let late = 0;
     await waitFor('B admits the returned points', 5_000, async () => {
       late += await consumeUntilRefused(b, k, limits, 100);
-      return late >= unspent;
+      return admittedA + admittedB + late >= 40;
     });
-    expect(late).toBe(unspent);
+    expect(late).toBeLessThanOrEqual(unspent);
     expect(admittedA + admittedB + late).toBe(40);
     expect(await consumeUntilRefused(b, k, limits, 5)).toBe(0);
   });
@@ -176,9 +180,15 @@ describe('leased counting through the service', () => {
   it('a slice stranded at the end of a window expires with it and never leaks into the next window', async () => {
     const limits: RateLimitLimit = { name: 'expire', points: 40, duration: 1_000, counting: 'leased' };
     const k = key();
-    for (let i = 0; i < 4; i++) expect((await a.service.consume(k, { limits })).allowed).toBe(true);
+    // A holds unspent points whatever the machine's speed: a burst of 9 leaves A's next slice size at 8 (the
+    // waiting requests are served by one lease of 8), and the one consume after it asks for at least half of
+    // that (a slice halves at most once per lease), so A is granted more than it admits. Sequential consumes
+    // alone grow a slice only when each round trip beats the 20 ms target, which a loaded machine misses.
+    const burst = await Promise.all(Array.from({ length: 9 }, () => a.service.consume(k, { limits })));
+    expect(burst.every((d) => d.allowed)).toBe(true);
+    expect((await a.service.consume(k, { limits })).allowed).toBe(true);
     const redisKey = `redwing:ratelimit:fw:expire:40:1000:{${k}}`;
-    expect(Number(await server.command('GET', redisKey))).toBeGreaterThan(4); // A holds unspent points
+    expect(Number(await server.command('GET', redisKey))).toBeGreaterThan(10); // A holds unspent points
     await waitFor('the window ends', 3_000, async () => (await server.command('EXISTS', redisKey)) === 0);
     // A's slice was good for the old window only; B gets the whole new window, and A's slice stays unspent.
     expect(await consumeUntilRefused(b, k, limits, 60)).toBe(40);
