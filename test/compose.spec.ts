@@ -317,7 +317,15 @@ describe('config/redis-*.conf with the real redis-server', () => {
     let stderr = '';
     child.stderr!.on('data', (chunk) => (stderr += chunk));
     const exited = new Promise<void>((done) => child.once('exit', () => done()));
-    const client = new Redis({ port, host: '127.0.0.1', lazyConnect: true, maxRetriesPerRequest: 0 });
+    // No reconnects of its own: the loop below retries `connect()`, which ioredis refuses ("already
+    // connecting/connected") while its own reconnect runs — a loaded CI run failed that way.
+    const client = new Redis({
+      port,
+      host: '127.0.0.1',
+      lazyConnect: true,
+      maxRetriesPerRequest: 0,
+      retryStrategy: () => null,
+    });
     try {
       const deadline = Date.now() + 5_000;
       for (;;) {

@@ -93,7 +93,8 @@ describe('auth routes on two gateways (A fastify, B express)', () => {
   let g: TwoGateways;
 
   beforeAll(async () => {
-    g = await startTwoGateways(start);
+    // One trusted proxy hop: a test can speak for a client address of its own with X-Forwarded-For.
+    g = await startTwoGateways((adapter, url) => start(adapter, url, { RATE_LIMIT_TRUST_PROXY_HOPS: '1' }));
   }, 60_000);
 
   afterAll(() => stopTwoGateways(g ?? {}));
@@ -129,6 +130,23 @@ describe('auth routes on two gateways (A fastify, B express)', () => {
     ).toBe(200);
   });
 
+  it('POST /auth/login takes JSON only: a form post (no CORS preflight: login CSRF) is 415 without a cookie', async () => {
+    for (const base of [g.a.base, g.b.base]) {
+      for (const [type, body] of [
+        ['application/x-www-form-urlencoded', 'username=alice&password=wonderland'],
+        ['text/plain', JSON.stringify({ username: 'alice', password: 'wonderland' })],
+      ]) {
+        const res = await fetch(base + '/auth/login', {
+          method: 'POST',
+          headers: { 'content-type': type },
+          body,
+        });
+        expect({ base, type, status: res.status }).toEqual({ base, type, status: 415 });
+        expect(res.headers.getSetCookie()).toEqual([]);
+      }
+    }
+  });
+
   it('shares sessions: GET /auth/me on B with A’s cookie, 401 without one', async () => {
     const { cookie, csrf } = await login(g.a.base, 'alice', 'wonderland');
     expect(await call(g.b.base, '/auth/me', { cookie })).toMatchObject({
@@ -144,7 +162,10 @@ describe('auth routes on two gateways (A fastify, B express)', () => {
     const sessions = await call(g.b.base, '/auth/sessions', { cookie: onB.cookie });
     const list = sessions.body!.sessions as Array<{ ref: string; current: boolean }>;
     expect(list.length).toBeGreaterThanOrEqual(2);
-    expect(list.filter((s) => s.current)).toHaveLength(1);
+    // The one marked current is the session of the cookie sent (refs are one-way, non-secret).
+    const refOf = (cookie: string) => g.a.app.get(SessionService).refOf(cookie.split('=')[1]);
+    expect(list.filter((s) => s.current).map((s) => s.ref)).toEqual([refOf(onB.cookie)]);
+    expect(list.map((s) => s.ref)).toContain(refOf(onA.cookie));
     expect((await call(g.a.base, '/auth/logout-all', { method: 'POST', cookie: onA.cookie })).status).toBe(
       403,
     );
@@ -240,6 +261,34 @@ describe('auth routes on two gateways (A fastify, B express)', () => {
     }
     expect(statuses.slice(0, 10)).toEqual(Array(10).fill(401));
     expect(statuses[10]).toBe(429);
+  });
+
+  it('limits failed logins per client address (429 after 30, any user name), on both instances', async () => {
+    const from = (ip: string) => ({ 'x-forwarded-for': ip });
+    const statuses: number[] = [];
+    for (let i = 0; i < 31; i++) {
+      statuses.push(
+        (
+          await call(i % 2 ? g.a.base : g.b.base, '/auth/login', {
+            method: 'POST',
+            body: { username: `guess${i}`, password: 'nope' },
+            headers: from('203.0.113.7'),
+          })
+        ).status,
+      );
+    }
+    expect(statuses.slice(0, 30)).toEqual(Array(30).fill(401));
+    expect(statuses[30]).toBe(429);
+    // The address is blocked even with the right password; another address is not.
+    const right = { username: 'bob', password: 'builder' };
+    expect(
+      (await call(g.a.base, '/auth/login', { method: 'POST', body: right, headers: from('203.0.113.7') }))
+        .status,
+    ).toBe(429);
+    expect(
+      (await call(g.b.base, '/auth/login', { method: 'POST', body: right, headers: from('203.0.113.8') }))
+        .status,
+    ).toBe(200);
   });
 });
 

@@ -131,7 +131,9 @@ describe('degradation: Redis killed under the gateway', () => {
         expect(miss.status).toBe(200);
         expect(miss.headers['x-cache']).toBe('MISS');
       }
-      expect(Math.max(...durations)).toBeLessThanOrEqual(COMMAND_TIMEOUT + 100);
+      // At most one command timeout per request, plus HTTP and scheduling slack on a loaded 2-core CI run
+      // (one request took 440 ms there against a bound of 400); two waits in a row (>= 600 ms) still fail.
+      expect(Math.max(...durations)).toBeLessThanOrEqual(COMMAND_TIMEOUT + 250);
       // A write during the outage still works; its eviction waits for Redis.
       expect((await post(gw.base, '/boards/42/cards', { title: 'during the outage' })).status).toBe(201);
       const stats = await request(`${gw.base}/cache/stats`);

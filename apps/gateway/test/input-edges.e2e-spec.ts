@@ -1,8 +1,8 @@
 // Input edges of the real gateway on both HTTP adapters (issue 13, item 5):
 // - a query parameter given twice (`?names=a&names=b`) arrives as an array: routes accept repeats where a
 //   list makes sense (`names`) and answer 400 where one value is expected — never 500;
-// - `POST /boards/:id/cards` is a JSON route: anything but `application/json` is 415 (a form post skips the
-//   CORS preflight, so any web page could otherwise add cards);
+// - `POST /boards/:id/cards` and `POST /limited/login` are JSON routes: anything but `application/json` is 415
+//   (a form post skips the CORS preflight, so any web page could otherwise add cards);
 // - a 10 MB body gets its 413 JSON answer every time (10 of 10), also while the client is still writing.
 import * as net from 'node:net';
 import type { INestApplication } from '@nestjs/common';
@@ -101,6 +101,13 @@ describe.each<HttpAdapterName>(['fastify', 'express'])('input edges on %s', (ada
     },
   );
 
+  it('GET /jobs/dlq?limit=5&limit=6 is 400 (it used to fall back to 50 silently)', async () => {
+    const res = await get('/jobs/dlq?limit=5&limit=6');
+    expect(res.status).toBe(400);
+    expect(res.body).toMatchObject({ statusCode: 400, message: expect.stringContaining('once') });
+    expect((await get('/jobs/dlq?limit=5')).status).toBe(200);
+  });
+
   it.each(['offset=0&offset=1', 'limit=5&limit=6'])(
     'GET /boards?%s (a single-valued parameter given twice) is 400, not 500',
     async (query) => {
@@ -137,6 +144,22 @@ describe.each<HttpAdapterName>(['fastify', 'express'])('input edges on %s', (ada
     }
     const board = await get('/boards/7');
     expect(board.status).toBe(200);
+  });
+
+  it('POST /limited/login is a JSON route too: a form post is 415 (no token), JSON is served', async () => {
+    const post = (type: string, body: string) =>
+      request(`${base}/limited/login`, { method: 'POST', headers: { 'content-type': type }, body });
+    for (const type of ['application/x-www-form-urlencoded', 'text/plain']) {
+      const res = await post(type, 'user=alice&password=demo');
+      expect({ type, status: res.status, token: res.body?.token }).toEqual({
+        type,
+        status: 415,
+        token: undefined,
+      });
+    }
+    const json = await post('application/json', JSON.stringify({ user: 'alice', password: 'demo' }));
+    expect(json.status).toBe(200);
+    expect(json.body.token).toEqual(expect.any(String));
   });
 
   it('answers a 10 MB body with its 413 JSON in 10 of 10 tries, while the client is still writing', async () => {

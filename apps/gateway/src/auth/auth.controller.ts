@@ -8,6 +8,7 @@ import {
   Req,
   Res,
   UnauthorizedException,
+  UseGuards,
 } from '@nestjs/common';
 import { RateLimit, RateLimitService } from '@redwing/rate-limit';
 import {
@@ -17,6 +18,7 @@ import {
   type SessionRecord,
   type SessionSummary,
 } from '@redwing/session';
+import { JsonBodyGuard } from '../http/json-body.guard';
 import { LOGIN_PER_IP, LOGIN_PER_USER, loginUserFromContext, loginUserKey } from './auth.limits';
 import { DemoUsersService } from './demo-users.service';
 
@@ -46,11 +48,13 @@ export class AuthController {
   /**
    * `{ "username", "password" }` → 200 `{ user, csrfToken }` and a new session cookie (always a new id); 401
    * on bad credentials; 503 + `Retry-After` while Redis is unavailable. Failed attempts are limited per
-   * address and per user name.
+   * address and per user name. JSON only (415 otherwise): a form post skips the CORS preflight, so any page
+   * could log a visitor in to an account of the attacker's (login CSRF).
    */
   @Post('login')
   @HttpCode(200)
   @RateLimit(LOGIN_PER_IP, { ...LOGIN_PER_USER, key: loginUserFromContext })
+  @UseGuards(JsonBodyGuard)
   async login(
     @Body() body: { username?: unknown; password?: unknown } | undefined,
     @Req() req: object,

@@ -12,6 +12,7 @@ import {
 import { InjectQueue, JobNotFoundError, type JobQueue } from '@redwing/job-queue';
 import { EXPORTS_QUEUE, type BoardExportData } from './board-export.processor';
 import { JobQueueUnavailableFilter } from './job-queue-unavailable.filter';
+import { singleQuery } from '../http/query-params';
 
 const JOB_ID = /^[A-Za-z0-9_-]{1,64}$/;
 
@@ -32,8 +33,8 @@ export class JobsController {
 
   /** The dead letters of the export queue (oldest first, `limit` ≤ 100). */
   @Get('jobs/dlq')
-  async deadLetters(@Query('limit') limit?: string) {
-    const n = Math.min(100, Math.max(1, Number(limit) || 50));
+  async deadLetters(@Query('limit') limit?: unknown) {
+    const n = Math.min(100, Math.max(1, Number(singleQuery('limit', limit)) || 50));
     // Size first, then the page: a letter added in between shows in the page, never a size with its letter missing.
     const size = await this.exports.deadLetterCount();
     const letters = await this.exports.deadLetters(0, n);

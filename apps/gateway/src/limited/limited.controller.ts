@@ -1,5 +1,6 @@
-import { Body, Controller, Get, HttpCode, Post, Req, UnauthorizedException } from '@nestjs/common';
+import { Body, Controller, Get, HttpCode, Post, Req, UnauthorizedException, UseGuards } from '@nestjs/common';
 import { RateLimit, RateLimitService } from '@redwing/rate-limit';
+import { JsonBodyGuard } from '../http/json-body.guard';
 import { DEMO_TOKEN_PREFIX, type DemoUser } from './demo-auth.middleware';
 import { API_LIMIT, LOGIN_LIMIT, USER_LIMITS } from './limits';
 
@@ -18,11 +19,13 @@ export class LimitedController {
 
   /**
    * `POST /limited/login` `{ "user": "alice", "password": "demo" }` → `{ token }`, or 401. Limited per client
-   * address by {@link LOGIN_LIMIT}; a success gives its attempt back, so only failures count.
+   * address by {@link LOGIN_LIMIT}; a success gives its attempt back, so only failures count. JSON only (415
+   * otherwise): a form post skips the CORS preflight.
    */
   @Post('login')
   @HttpCode(200)
   @RateLimit(LOGIN_LIMIT)
+  @UseGuards(JsonBodyGuard)
   async login(@Body() body: { user?: unknown; password?: unknown } | undefined, @Req() req: object) {
     const user =
       typeof body?.user === 'string' && /^[A-Za-z0-9_-]{1,64}$/.test(body.user) ? body.user : undefined;

@@ -72,9 +72,11 @@ const JOB_CHANNEL = /^job:(?:[1-9]\d{0,14}|idem-[A-Za-z0-9_-]{32})$/;
  * for that user; `job:<id>` (progress of a board export, see `BoardExportProcessor`) for any socket, because
  * exports are of public boards. Sequential job ids are guessable: whoever follows a job id sees exactly what
  * `GET /jobs/:id` shows. A queue whose jobs are not public must not publish on `job:<id>` (or needs an owner
- * check here). Anything else does not exist.
+ * check here). `stats` (the leader's per-minute cluster digest, what `GET /stats/series` shows) for any
+ * socket. Anything else does not exist.
  */
 export function authorize(channel: string, identity: LiveIdentity): 'ok' | 'forbidden' | 'invalid-channel' {
+  if (channel === 'stats') return 'ok';
   if (channel.startsWith('job:')) return JOB_CHANNEL.test(channel) ? 'ok' : 'invalid-channel';
   const board = /^board:(\d{1,4})$/.exec(channel);
   if (board) {
