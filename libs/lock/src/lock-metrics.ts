@@ -20,7 +20,9 @@ const HOLD_BUCKETS = [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60, 300]
  * - `redwing_lock_hold_seconds`: time from grant to release (or loss);
  * - `redwing_lock_lost_total{reason}`: leases lost while held (expired | taken | extend-failed);
  * - `redwing_lock_leader_changes_total{change}`: elected | revoked, over every election of the process;
- * - `redwing_lock_leader_state{election}`: 1 while this instance leads that election (names come from code).
+ * - `redwing_lock_leader_state{election}`: 1 while this instance leads that election (names come from code);
+ * - `redwing_lock_refused_subscriptions_current`: release channels (one per authority) whose SUBSCRIBE Redis
+ *   refuses (an ACL without the channel); their waiters poll at `retryInterval`; it is sent again until accepted.
  * Label children are created once: a grant costs two `observe`/`inc` calls.
  */
 export class LockMetrics {
@@ -38,8 +40,19 @@ export class LockMetrics {
   private lost?: (reason: string) => Incrementer;
   private changes?: (change: 'elected' | 'revoked') => Incrementer;
 
-  constructor(metrics: MetricsRegistry | undefined, leaderStates: () => Map<string, boolean>) {
+  constructor(
+    metrics: MetricsRegistry | undefined,
+    leaderStates: () => Map<string, boolean>,
+    refusedSubscriptions: () => number = () => 0,
+  ) {
     if (!metrics) return;
+    metrics.gauge({
+      name: 'redwing_lock_refused_subscriptions_current',
+      help: 'Release channels whose SUBSCRIBE Redis refuses (ACL): waiters poll at retryInterval instead of waking',
+      collect() {
+        this.set(refusedSubscriptions());
+      },
+    });
     const acquisitions = metrics.counter({
       name: 'redwing_lock_acquisitions_total',
       help: 'Lock acquisitions by outcome: acquired, busy (held by another until the wait ran out), unavailable (Redis failed; never granted)',

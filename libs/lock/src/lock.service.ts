@@ -9,6 +9,7 @@ import {
   type OnModuleInit,
 } from '@nestjs/common';
 import {
+  ChannelSubscription,
   defineScripts,
   describeRedisError,
   isRedisUnavailable,
@@ -17,7 +18,6 @@ import {
   runInSpan,
   type ManagedRedisClient,
   type MetricsRegistry,
-  type RedisConnection,
   type ScriptCallers,
 } from '@redwing/redis';
 import { HeldLock } from './held-lock';
@@ -68,7 +68,8 @@ export class LockService implements OnModuleInit, OnApplicationShutdown {
   private readonly scope = new AsyncLocalStorage<LockScope>();
   private readonly elections = new Map<string, LeaderElection>();
   private readonly fenced: ScriptCallers<{ write: typeof writeFencedScript }>;
-  private subscribed?: Array<{ conn: RedisConnection; listener: (channel: string, message: string) => void }>;
+  /** The release channel on each authority's subscriber connection (wakes waiters; they poll without it). */
+  private subscriptions?: ChannelSubscription[];
 
   constructor(
     @Inject(LOCK_MODULE_OPTIONS) options: LockModuleOptions,
@@ -80,7 +81,11 @@ export class LockService implements OnModuleInit, OnApplicationShutdown {
     this.keyPrefix = manager.key(LOCK_KEY_SEGMENT, '');
     this.channel = `${this.keyPrefix}released`;
     this.authority = new LockAuthority(clients, this.channel, this.config.driftFactor);
-    this.metrics = new LockMetrics(registry, () => this.leaderStates());
+    this.metrics = new LockMetrics(
+      registry,
+      () => this.leaderStates(),
+      () => (this.subscriptions ?? []).filter((sub) => sub.refused() !== undefined).length,
+    );
     this.waiting = new LockWaiting(this.authority, this.metrics, this.config.retryInterval, () =>
       this.subscribe(),
     );
@@ -269,11 +274,8 @@ export class LockService implements OnModuleInit, OnApplicationShutdown {
   async onApplicationShutdown(): Promise<void> {
     await Promise.all([...this.elections.values()].map((e) => e.stop()));
     this.waiting.close();
-    for (const { conn, listener } of this.subscribed ?? []) {
-      conn.off('message', listener);
-      void conn.unsubscribe(this.channel).catch(() => undefined);
-    }
-    this.subscribed = [];
+    await Promise.all((this.subscriptions ?? []).map((sub) => sub.stop()));
+    this.subscriptions = [];
   }
 
   /** @internal the resource's keys, all with the same `{hash tag}`. */
@@ -359,15 +361,20 @@ export class LockService implements OnModuleInit, OnApplicationShutdown {
   }
 
   private subscribe(): void {
-    if (this.subscribed) return;
-    this.subscribed = this.authority.clients.map((client) => {
-      const conn = client.subscriber();
-      const listener = (channel: string, message: string) => {
-        if (channel === this.channel) this.waiting.wake(message);
-      };
-      conn.on('message', listener);
-      conn.subscribe(this.channel).catch((err: unknown) => this.debug('subscribe', err));
-      return { conn, listener };
+    if (this.subscriptions) return;
+    this.subscriptions = this.authority.clients.map((client) => {
+      const sub = new ChannelSubscription(client.subscriber(), this.channel, {
+        onMessage: (message) => this.waiting.wake(message),
+        onRefused: (why) =>
+          this.logger.warn(
+            `release channel not subscribed on Redis client "${client.name}": ${why} (waiters there poll every ` +
+              `${this.config.retryInterval} ms instead of waking on a release until Redis accepts it; sent again ` +
+              'with a backoff)',
+          ),
+        onAccepted: () => this.logger.log(`release channel subscribed now on Redis client "${client.name}"`),
+      });
+      void sub.start();
+      return sub;
     });
   }
 

@@ -13,7 +13,7 @@ import {
 } from '@redwing/lock';
 import { defineScripts, type RedisClientModuleOptions, type RedisConnection } from '@redwing/redis';
 import { RedisCluster, RedisServer, stopAll } from '../../../test/harness';
-import { bootLocks, metricValue, sleep, type Booted } from './helpers';
+import { bootLocks, metricValue, sleep, waitFor, type Booted } from './helpers';
 
 afterAll(() => stopAll());
 
@@ -237,4 +237,49 @@ describe.each(['standalone', 'cluster'] as const)('LockService on %s', (topology
       await metricValue(a.metrics, 'redwing_lock_wait_seconds_count{outcome="acquired"}'),
     ).toBeGreaterThan(0);
   });
+});
+
+describe('LockService when Redis refuses the release channel (an ACL without it)', () => {
+  const REFUSED = 'redwing_lock_refused_subscriptions_current';
+
+  it('still releases contended locks (waiters poll), and subscribes once the ACL is fixed (waiters wake)', async () => {
+    const server = await RedisServer.start();
+    const acl = (...rules: string[]) => server.command('ACL', 'SETUSER', 'default', ...rules);
+    await acl('resetchannels'); // Redis 7's default for a new ACL user: no channel at all
+    const options = { ttl: 5_000, retryInterval: 10_000 };
+    const a = await bootLocks({ url: server.url() }, options);
+    const b = await bootLocks({ url: server.url() }, options);
+    const refused = async (booted: Booted) => metricValue(booted.metrics, REFUSED);
+    try {
+      await waitFor('B refused', 5_000, async () => (await refused(b)) === 1);
+      expect(b.logger.of('LockService').join('\n')).toContain('warn: release channel not subscribed');
+
+      // B waits for A's lock; A's release publishes the wake-up, which Redis refuses inside the script. The
+      // release must still succeed (the lock is gone either way), and B gets the lock at its next poll: no
+      // later than the end of A's 1 s lease.
+      const held = await a.locks.acquire('acl-poll', { ttl: 1_000 });
+      const waiting = b.locks.acquire('acl-poll', { wait: 8_000 });
+      await sleep(200);
+      await expect(a.locks.release(held)).resolves.toBe(true);
+      const polled = await waiting;
+      expect(polled.fence).toBeGreaterThan(held.fence);
+      await b.locks.release(polled);
+
+      // The ACL is fixed: the SUBSCRIBE is sent again (1 s, then 2 s, ...) without a restart, and a release
+      // wakes B although A's lease (30 s) and B's poll (10 s) are far off.
+      await acl('allchannels');
+      await waitFor('A and B accepted', 10_000, async () => (await refused(a)) + (await refused(b)) === 0);
+      const long = await a.locks.acquire('acl-wake', { ttl: 30_000 });
+      const started = Date.now();
+      const woken = b.locks.acquire('acl-wake', { wait: 8_000 });
+      await sleep(200);
+      await a.locks.release(long);
+      const lock = await woken;
+      expect(Date.now() - started).toBeLessThan(5_000);
+      await b.locks.release(lock);
+    } finally {
+      await Promise.all([a.module.close(), b.module.close()]);
+      await server.stop();
+    }
+  }, 60_000);
 });

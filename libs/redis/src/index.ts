@@ -23,6 +23,7 @@ export { type PoolStats } from './connection-pool';
 export { type HealthSnapshot } from './health-monitor';
 export { redactUrl, redactText } from './redact';
 export { BackoffTimer } from './backoff-timer';
+export { ChannelSubscription, type ChannelSubscriptionOptions } from './channel-subscription';
 export { runWithRedisBudget, isRedisBudgetSpent } from './request-budget';
 export { chainRequestHook, hasRequestHook, type AdapterRequestHook } from './request-hook';
 export {

@@ -5,7 +5,8 @@ import { NEXT_FENCE_LUA } from './fence-preamble';
  * Release and re-grant in one round trip (single-authority mode only): when the caller owns the lock and no
  * *other* process is registered as waiting, the lock passes to the caller's next local waiter with a new
  * owner value and a new fencing token. With other processes waiting it is released as usual and they are
- * woken, so one process cannot keep a contended lock to itself.
+ * woken, so one process cannot keep a contended lock to itself. The PUBLISH is a `pcall`: refused (an ACL without
+ * the channel), the release still succeeds and the waiters wake at their next poll.
  *
  * KEYS[1]  lock key
  * KEYS[2]  fence counter
@@ -30,7 +31,7 @@ if redis.call('GET', KEYS[1]) ~= ARGV[1] then return {0, 0} end
 local n = redis.call('SCARD', KEYS[3])
 if n > 1 or (n == 1 and redis.call('SISMEMBER', KEYS[3], ARGV[4]) == 0) then
   redis.call('DEL', KEYS[1], KEYS[3])
-  redis.call('PUBLISH', ARGV[6], ARGV[7])
+  redis.pcall('PUBLISH', ARGV[6], ARGV[7])
   return {2, 0}
 end
 local fenceKey, fenceTtl, reserve = KEYS[2], ARGV[5], tonumber(ARGV[8])

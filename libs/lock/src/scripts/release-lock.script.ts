@@ -3,6 +3,8 @@ import { luaScript } from '@redwing/redis';
 /**
  * Deletes a lock only if the caller still owns it (owner value matches), and wakes waiting processes with
  * one PUBLISH when any registered; a lock that expired or was re-acquired by another owner is untouched.
+ * The PUBLISH is a `pcall`: refused (an ACL without the channel), the release still succeeds and the waiters
+ * wake at their next poll.
  *
  * KEYS[1]  lock key
  * KEYS[2]  set of waiting processes
@@ -18,7 +20,7 @@ export const releaseLockScript = luaScript<0 | 1>({
 -- redwing lock: release-lock (KEYS lock, waiting; ARGV owner, channel, message) -> 1 released | 0 not owner
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
 redis.call('DEL', KEYS[1])
-if redis.call('DEL', KEYS[2]) == 1 then redis.call('PUBLISH', ARGV[2], ARGV[3]) end
+if redis.call('DEL', KEYS[2]) == 1 then redis.pcall('PUBLISH', ARGV[2], ARGV[3]) end
 return 1
 `,
 });
