@@ -116,6 +116,38 @@ describe('PubSubService reliability', () => {
   });
 });
 
+describe('PubSubService: a PUBLISH Redis refuses', () => {
+  it('fails a resumable publish without appending the event (nothing to replay, no duplicate on retry)', async () => {
+    const server = await RedisServer.start();
+    await server.command('ACL', 'SETUSER', 'default', 'resetchannels');
+    const a = await boot({ url: server.url() });
+    try {
+      const publish = () => a.pubsub.publishEvent('board:acl', { type: 'card.moved', data: { card: 1 } });
+      await expect(publish()).rejects.toThrow(/NOPERM/);
+      await expect(publish()).rejects.toThrow(/NOPERM/); // a retry appends nothing either
+      const [, keys] = (await server.command('SCAN', '0', 'MATCH', '*', 'COUNT', '1000')) as [
+        string,
+        string[],
+      ];
+      expect(keys.filter((k) => k.endsWith(':events'))).toEqual([]);
+
+      // The ACL is fixed: the same publish is appended once and delivered.
+      await server.command('ACL', 'SETUSER', 'default', 'allchannels');
+      const receipt = await publish();
+      expect(receipt.status).toBe('written');
+      const [, after] = (await server.command('SCAN', '0', 'MATCH', '*:events', 'COUNT', '1000')) as [
+        string,
+        string[],
+      ];
+      expect(after).toHaveLength(1);
+      expect(await server.command('XLEN', after[0])).toBe(1);
+    } finally {
+      await a.module.close();
+      await server.stop();
+    }
+  }, 30_000);
+});
+
 describe('PubSubService: a SUBSCRIBE Redis refuses', () => {
   it('is listed in stats().refused and sent again until accepted: at start, and when the re-subscribe after a reconnect is refused', async () => {
     const server = await RedisServer.start();

@@ -13,11 +13,18 @@ import { luaScript } from '@redwing/redis';
  * ARGV[5]  publish command: `PUBLISH`, or `SPUBLISH` on Cluster
  *
  * Returns the new entry's id. The published message is `<id>\n<prev id or 0-0>\n<envelope>`.
+ *
+ * An ACL that refuses the publish (a user without the channel) is checked first (`redis.acl_check_cmd`, Redis
+ * 7+): the script then fails with NOPERM and appends nothing — no event that the caller was told failed is
+ * later replayed to resuming subscribers (or appended twice when the caller retries).
  */
 export const appendEventScript = luaScript<string>({
   name: 'pubsubAppendEvent',
   numberOfKeys: 1,
   lua: `
+if redis.acl_check_cmd and not redis.acl_check_cmd(ARGV[5], ARGV[3], '') then
+  return redis.error_reply('NOPERM this user may not ' .. ARGV[5] .. ' to ' .. ARGV[3] .. '; nothing was appended')
+end
 local last = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)
 local prev = '0-0'
 if last[1] then prev = last[1][1] end
