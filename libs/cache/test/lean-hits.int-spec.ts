@@ -36,9 +36,13 @@ describe('lean hits (CacheService)', () => {
 
   beforeAll(async () => {
     server = await RedisServer.start();
+    // A 2 s command timeout (the harness default is 300 ms): these tests count reads, batches and L1 copies
+    // with Redis up. A loaded CI run once saw every read of A come back empty in two tests in a row — what 50
+    // reads timing out together and the breaker opening after them looks like.
+    const redis = { commandTimeout: 2_000 };
     [a, b] = await Promise.all([
-      bootCache({ url: server.url() }, { ttl: 60_000, profiles: PROFILES }),
-      bootCache({ url: server.url() }, { ttl: 60_000, profiles: PROFILES }),
+      bootCache({ url: server.url() }, { ttl: 60_000, profiles: PROFILES }, { redis }),
+      bootCache({ url: server.url() }, { ttl: 60_000, profiles: PROFILES }, { redis }),
     ]);
   });
   afterAll(async () => {
